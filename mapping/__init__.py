@@ -7,6 +7,7 @@ The few names an analyst needs in a notebook::
     config = mapping.load_mapping("mapping.json")       # MappingConfig
     result = mapping.apply(subs.frame, config)          # payload items + per-row issues
     mapping.preview(result)                             # the payload as a DataFrame
+    mapping.issues(result)                              # row issues as a DataFrame
     for batch in mapping.batches(result, config): ...   # request bodies, bounded in size
     summary = mapping.sync("submissions.csv", config, api_key=..., base_url=...)
 
@@ -26,6 +27,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "MappingConfig": ("mapping.config", "MappingConfig"),
     "apply": ("mapping.transform", "apply"),
     "preview": ("mapping.transform", "preview_frame"),
+    "issues": ("mapping.transform", "issues_frame"),
     "batches": ("mapping.payload", "batches_for"),
     "sync": ("mapping.sync", "sync"),
     "IterableClient": ("mapping.iterable", "IterableClient"),
