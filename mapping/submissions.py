@@ -304,6 +304,10 @@ def _detect_format(data: bytes, name: str, requested: str | None) -> str:
                                    f"{', '.join(FORMATS)}.")
         return requested
     if data.startswith(b"\xd0\xcf\x11\xe0"):
+        # Excel writes both old .xls files and password-protected .xlsx files in this format.
+        if Path(name).suffix.lower() in (".xlsx", ".xlsm"):
+            raise SubmissionsError(name, "is password-protected or an old .xls workbook; remove "
+                                   "the password in Excel and save it again, or export CSV.")
         raise SubmissionsError(name, "is an old Excel .xls workbook; save it as .xlsx or CSV.")
     if data.startswith(b"PK\x03\x04"):
         return "xlsx"
@@ -701,16 +705,30 @@ def _load_jsonl(text: str, name: str, report: LoadReport) -> pd.DataFrame:
 # --- XLSX ----------------------------------------------------------------------------------
 
 
+# Compression methods the standard zipfile module can read: stored, deflate, bzip2, LZMA.
+_READABLE_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2,
+                         zipfile.ZIP_LZMA}
+
+
 def _check_zip(data: bytes, name: str) -> None:
     """Reject files that are not zip archives, and archives that unpack to absurd sizes."""
+    unsupported = SubmissionsError(
+        name, "is an encrypted zip or uses zip features that cannot be read; save it again "
+        "from Excel without a password, or export CSV.")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise SubmissionsError(name, "is not an XLSX workbook (not a valid zip archive); save "
                                "it from Excel as .xlsx or export CSV.") from None
+    except (NotImplementedError, RuntimeError):
+        raise unsupported from None
     with archive:
-        total = sum(info.file_size for info in archive.infolist())
-        packed = sum(info.compress_size for info in archive.infolist()) or 1
+        members = archive.infolist()
+        total = sum(info.file_size for info in members)
+        packed = sum(info.compress_size for info in members) or 1
+    encrypted = any(info.flag_bits & 0x1 for info in members)
+    if encrypted or any(info.compress_type not in _READABLE_ZIP_METHODS for info in members):
+        raise unsupported
     if total > MAX_XLSX_UNCOMPRESSED_BYTES or (total > 50_000_000 and total / packed >
                                                 MAX_XLSX_RATIO):
         raise SubmissionsError(
@@ -748,7 +766,8 @@ def cell_text(value, number_format: str = "General") -> str | None:
 # Errors openpyxl raises on damaged parts: bad compression, bad XML (including entity expansion,
 # which the XML parser stops), missing or mistyped parts.
 _BROKEN_WORKBOOK_ERRORS = (zipfile.BadZipFile, zlib.error, ElementTree.ParseError, KeyError,
-                           ValueError, TypeError, IndexError, AttributeError, OSError, EOFError)
+                           ValueError, TypeError, IndexError, AttributeError, OSError, EOFError,
+                           NotImplementedError, RuntimeError)
 
 
 def _load_xlsx(data: bytes, name: str, report: LoadReport) -> pd.DataFrame:
