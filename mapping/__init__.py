@@ -9,7 +9,7 @@ The few names an analyst needs in a notebook::
     mapping.preview(result)                             # the payload as a DataFrame
     mapping.issues(result)                              # row issues as a DataFrame
     for batch in mapping.batches(result, config): ...   # request bodies, bounded in size
-    summary = mapping.sync("submissions.csv", config, api_key=..., base_url=...)
+    summary = mapping.run_sync("submissions.csv", config, api_key=..., base_url=...)
 
 Everything else is importable from the submodules but is internal. The names are resolved on
 first use, so `import mapping` stays cheap for the command line.
@@ -29,7 +29,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "preview": ("mapping.transform", "preview_frame"),
     "issues": ("mapping.transform", "issues_frame"),
     "batches": ("mapping.payload", "batches_for"),
-    "sync": ("mapping.sync", "sync"),
+    # Not "sync": importing the subpackage mapping.sync would shadow a function of that name.
+    "run_sync": ("mapping.sync", "sync"),
     "IterableClient": ("mapping.iterable", "IterableClient"),
 }
 
