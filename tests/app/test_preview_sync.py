@@ -1,0 +1,189 @@
+"""Preview, Sync and Sandbox pages, and the whole flow Connect -> Submissions -> Mapping -> Sync."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from mapping.iterable import IterableClient
+from tests.app.conftest import (
+    connect_iterable,
+    connected_with_file,
+    errors_of,
+    logged_in,
+    open_mapping,
+    page_texts,
+    table_with_column,
+    upload_submissions,
+)
+from ui.connection import local_sandbox
+from ui.uploads import bundled_samples
+
+LIST_ID = 102
+
+
+def open_page(at, name):
+    return at.switch_page(f"app_pages/{name}.py").run()
+
+
+def wait_for_run_end(at, timeout=60.0):
+    """Rerun the Sync page until the followed run has ended (the fragment would poll)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        if not any(header.value.endswith("is running") for header in at.subheader):
+            return at
+        time.sleep(0.2)
+    raise AssertionError("the run did not end in time")
+
+
+def metrics(at) -> dict[str, str]:
+    return {metric.label: metric.value for metric in at.metric}
+
+
+def test_preview_shows_counts_body_and_issues(app):
+    connected_with_file(app)
+    open_mapping(app)
+    app.selectbox(key="mapping_list").set_value(LIST_ID).run()
+    open_page(app, "4_preview")
+    assert not app.exception
+    assert not errors_of(app)
+    assert metrics(app)["Would be sent"] == "2"
+    assert metrics(app)["Merged (duplicates)"] == "1"
+    body = json.loads(app.code[0].value)
+    assert body["listId"] == LIST_ID
+    # Row 1 is merged into its later duplicate (row 4), so the first body shown is row 2's.
+    assert body["subscribers"][0]["email"] == "bob@example.org"
+    assert any(warning.value.startswith("Not sent") for warning in app.warning)
+    issues = table_with_column(app, "message")
+    assert set(issues["code"]) >= {"invalid_email", "duplicate"}
+
+
+def test_preview_filters_issues_and_picks_rows(app):
+    connected_with_file(app)
+    open_mapping(app)
+    open_page(app, "4_preview")
+    app.multiselect(key="preview_issue_codes").set_value(["invalid_email"]).run()
+    assert set(table_with_column(app, "message")["code"]) == {"invalid_email"}
+    app.radio(key="preview_mode").set_value("Rows with issues").run()
+    assert any("Not sent" in warning.value for warning in app.warning)
+    app.radio(key="preview_mode").set_value("One row").run()
+    app.number_input(key="preview_row").set_value(2).run()
+    assert json.loads(app.code[0].value)["users"][0]["email"] == "bob@example.org"
+
+
+def test_preview_asks_for_email_first(app):
+    connected_with_file(app, content=b"Name,City\nAnn,Paris\n")
+    open_mapping(app)
+    open_page(app, "4_preview")
+    assert any("email is not mapped" in warning.value for warning in app.warning)
+
+
+def test_sync_page_without_a_file_explains_what_is_missing(app):
+    logged_in(app)
+    open_page(app, "5_sync")
+    assert "connect a project, load a file and map it first" in page_texts(app)
+
+
+def test_full_flow_syncs_users_into_the_sandbox_list(app):
+    connected_with_file(app)
+    open_mapping(app)
+    app.selectbox(key="mapping_list").set_value(LIST_ID).run()
+    app.text_input(key="mapping_static_name").input("signupSource")
+    app.text_input(key="mapping_static_value").input("claspo")
+    app.button(key="mapping_static_add").click().run()
+
+    open_page(app, "5_sync")
+    app.button(key="sync_dry_run").click().run()
+    assert metrics(app)["Would be sent"] == "2"
+    app.button(key="sync_start").click().run()
+    wait_for_run_end(app)
+    assert not errors_of(app)
+    result = metrics(app)
+    assert result["Sent"] == "2"
+    assert result["Skipped"] == "2"
+    assert app.download_button(key="sync_download_failed") is not None
+
+    sandbox = local_sandbox()
+    with IterableClient(sandbox.api_key, base_url=sandbox.base_url) as client:
+        user = client.get_user_by_email("ann@example.com")
+        assert client.list_size(LIST_ID) == 2
+    assert user["dataFields"]["signupSource"] == "claspo"
+    assert user["dataFields"]["firstName"] == "Ann again"  # the last duplicate wins
+
+    open_page(app, "6_sandbox")
+    lists = table_with_column(app, "users")
+    assert int(lists.loc[lists["id"] == LIST_ID, "users"].iloc[0]) == 2
+    app.text_input(key="sandbox_user_email").input("bob@example.org")
+    next(button for button in app.button if button.label == "Look up").click().run()
+    assert json.loads(app.code[0].value)["email"] == "bob@example.org"
+
+
+def test_run_shows_again_after_the_session_is_lost(app):
+    connected_with_file(app)
+    open_mapping(app)
+    open_page(app, "5_sync")
+    app.button(key="sync_start").click().run()
+    wait_for_run_end(app)
+    run_id = app.session_state["wb_run_id"]
+    # A reload starts a new session: the history still lists the run, and Show opens it.
+    del app.session_state["wb_run_id"]
+    app.run()
+    assert run_id in set(table_with_column(app, "run")["run"])
+    app.selectbox(key="sync_history_run").set_value(run_id)
+    app.button(key="sync_history_show").click().run()
+    assert f"Run {run_id}: finished" in [header.value for header in app.subheader]
+
+
+def test_retry_failed_without_failed_rows_says_so(app):
+    connected_with_file(app)
+    open_mapping(app)
+    open_page(app, "5_sync")
+    app.button(key="sync_start").click().run()
+    wait_for_run_end(app)
+    app.button(key="sync_retry").click().run()
+    assert any("nothing to retry" in error for error in errors_of(app))
+
+
+def test_sandbox_page_needs_the_sandbox(app):
+    logged_in(app)
+    open_page(app, "6_sandbox")
+    assert "Choose Sandbox (local) on the Connect page" in page_texts(app)
+
+
+@pytest.mark.skipif(not bundled_samples(), reason="sample_data/ has no sample file yet")
+def test_bundled_sample_with_its_mapping_file_syncs(app):
+    logged_in(app)
+    app.button(key="connect_sandbox").click().run()
+    open_page(app, "2_submissions")
+    app.button(key="submissions_load_sample").click().run()
+    open_mapping(app)
+    mapping_file = bundled_samples()[0].parent / "mapping.json"
+    app.file_uploader(key="mapping_upload").upload(
+        "mapping.json", mapping_file.read_bytes(), "application/json").run()
+    assert not errors_of(app)
+    open_page(app, "5_sync")
+    app.button(key="sync_start").click().run()
+    wait_for_run_end(app)
+    sent = int(metrics(app)["Sent"].replace(",", ""))
+    assert sent >= 300
+    sandbox = local_sandbox()
+    with IterableClient(sandbox.api_key, base_url=sandbox.base_url) as client:
+        assert client.list_size(app.session_state["wb_mapping"].list_id) == sent
+
+
+def test_read_only_key_is_diagnosed_when_the_sync_writes(app, iterable_at_sandbox):
+    iterable_at_sandbox.add_key("read-only-key-000000000000", "read_only", "us")
+    logged_in(app)
+    connect_iterable(app, "read-only-key-000000000000")
+    upload_submissions(app)
+    open_mapping(app)
+    open_page(app, "5_sync")
+    app.button(key="sync_start").click().run()
+    wait_for_run_end(app)
+    shown = " ".join(errors_of(app))
+    assert "read" in shown, shown
+    assert "write" in shown, shown
+    assert "read-only-key-000000000000" not in page_texts(app)
