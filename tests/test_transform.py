@@ -405,3 +405,19 @@ def test_empty_frame():
     assert len(result.items) == 0
     assert result.issues.empty
     assert result.merged == 0
+
+
+def test_declared_type_differing_from_project_is_warned():
+    frame = pd.DataFrame({"Email": ["ann@example.com"], "First name": ["Ann"]})
+    config = MappingConfig.from_dict({
+        "version": 1,
+        "fields": [{"source": "Email", "target": "email"},
+                   {"source": "First name", "target": "firstName", "type": "long"}],
+    })
+
+    result = apply(frame, config, {"email": "string", "firstName": "string"})
+
+    codes = [warning.code for warning in result.warnings]
+    assert "declared_type_ignored" in codes
+    assert result.sendable.tolist() == [True]
+    assert result.items[0]["dataFields"] == {"firstName": "Ann"}

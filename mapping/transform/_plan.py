@@ -200,6 +200,14 @@ def _plan_field(mapping: FieldMapping, config: MappingConfig,
         converter_kwargs=converter_kwargs(mapping, converter, config),
         column_present=mapping.source in columns,
     )
+    if project_type is not None and mapping.type is not None and mapping.type != project_type:
+        issues.append(MappingIssue(
+            "declared_type_ignored", mapping.target,
+            f"the mapping declares {mapping.target} as {mapping.type}, but the project already "
+            f"has it as a {project_type} field and Iterable never changes a field's type; values "
+            f"are sent as {project_type}. Remove the type or map the column to another field",
+            column=mapping.source,
+        ))
     if not plan.column_present:
         issues.append(MappingIssue(
             "missing_column", mapping.target,
