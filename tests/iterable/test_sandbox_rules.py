@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mapping.iterable.sandbox.faults import FaultDice, Faults
 from mapping.iterable.sandbox.fields import expand_dotted_keys, merge_profile, plan_data_fields
 from mapping.iterable.sandbox.limits import RateLimiter, route_name
 from mapping.iterable.sandbox.values import (
+    DATE_FORMATS,
     MAX_VALUE_CHARS,
+    could_be_date,
     format_date,
     is_valid_email,
     is_valid_user_id,
@@ -91,6 +95,7 @@ def test_user_id_rules(user_id, valid):
     ],
 )
 def test_accepted_date_formats(text, stored):
+    assert could_be_date(text)
     moment = parse_date(text)
     assert moment is not None
     assert format_date(moment) == stored
@@ -112,6 +117,20 @@ def test_accepted_date_formats(text, stored):
 def test_other_strings_are_not_dates(text):
     assert parse_date(text) is None
     assert value_type(text).primary == "string"
+
+
+# Text built from the characters dates are made of, Unicode digits included, so that many
+# examples get past the first characters.
+_DATE_LIKE_TEXT = st.text(
+    alphabet=st.sampled_from("0123456789-:. TZ+٣٩४１²a"), max_size=32,
+)
+
+
+@given(st.one_of(_DATE_LIKE_TEXT, st.text(max_size=32)))
+def test_date_prefilter_keeps_every_date(text):
+    if not could_be_date(text):
+        assert all(pattern.fullmatch(text) is None for pattern in DATE_FORMATS)
+        assert parse_date(text) is None
 
 
 @pytest.mark.parametrize(
@@ -193,6 +212,25 @@ def test_rate_limiter_sliding_window():
     assert all(limiter.allow(route, now=100.0 + i * 0.01) for i in range(5))
     assert not limiter.allow(route, now=100.5)
     assert limiter.allow(route, now=101.001)  # the first request left the window
+
+
+def test_rate_limiter_late_request_arrival_time():
+    limiter = RateLimiter(True)
+    route = "POST /api/users/bulkUpdate"
+    assert all(limiter.allow(route, now=10.0 + i * 0.2) for i in (1, 2, 3, 5))  # 10.2 ... 11.0
+    # Arrived at 10.75 and checked after the request of 11.0: every window holds at most 5.
+    assert limiter.allow(route, now=10.75)
+    assert not limiter.allow(route, now=11.1)  # 10.2, 10.4, 10.6, 10.75, 11.0 came before
+    assert limiter.allow(route, now=11.21)  # 10.2 left the window
+
+
+def test_rate_limiter_late_request_overfills_window():
+    limiter = RateLimiter(True)
+    route = "POST /api/users/bulkUpdate"
+    assert all(limiter.allow(route, now=stamp) for stamp in (10.0, 10.1, 10.2, 10.3, 10.9))
+    # Only 4 arrived before 10.5, but (9.9, 10.9] would then hold 6.
+    assert not limiter.allow(route, now=10.5)
+    assert limiter.allow(route, now=11.05)  # 10.0 left the window
 
 
 def test_rate_limiter_multiplier_and_off():

@@ -165,6 +165,29 @@ def test_the_database_keeps_no_api_key(tmp_path):
     assert SANDBOX_API_KEY.encode() not in content
 
 
+def test_data_dir_and_database_are_private(tmp_path):
+    data_dir = tmp_path / "new-sandbox"
+    with start_sandbox(data_dir) as server:
+        with checked_client(server)[0] as client:
+            client.post("/api/lists/subscribe", json={
+                "listId": 101, "subscribers": [{"email": "private@example.com"}]})
+        modes = {path.name: path.stat().st_mode & 0o777 for path in data_dir.iterdir()}
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    assert modes["sandbox.sqlite"] == 0o600
+    assert modes["sandbox.sqlite-wal"] == 0o600
+    assert set(modes.values()) == {0o600}
+
+
+def test_an_existing_readable_database_is_narrowed(tmp_path):
+    with start_sandbox(tmp_path) as server:
+        server.add_key("kept-key", "server_side")
+    database = tmp_path / "sandbox.sqlite"
+    database.chmod(0o644)
+    with start_sandbox(tmp_path) as server:
+        assert server.store.key_info("kept-key") is not None  # the data is still there
+    assert database.stat().st_mode & 0o777 == 0o600
+
+
 def test_invalid_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="region"):
         SandboxServer(tmp_path, region="asia")
@@ -249,6 +272,56 @@ def test_request_log_counts_each_user_once_per_accepted_request(api):
     assert log["received"]["POST /api/lists/subscribe"] == {"a@example.com": 2}
     only = api.get("/_sandbox/requests", params={"endpoint": "GET /api/lists"}).json()
     assert only["received"] == {}
+
+
+def test_concurrent_writes_keep_every_user(sandbox):
+    """Bulk writes run in worker threads, so concurrent requests must each be applied once."""
+    sandbox.set_rate_limits(False)
+    shared = [f"shared{index}@example.com" for index in range(50)]
+
+    def bulk_body(thread: int, number: int) -> dict:
+        own = [f"t{thread}-{number}-{index}@example.com" for index in range(100)]
+        emails = own + (shared if number == 0 else [])
+        return {"users": [{"email": email, "dataFields": {"thread": thread, "city": "Lagos"}}
+                          for email in emails]}
+
+    answers: list[tuple[str, int, int | None]] = []
+
+    def writer(thread: int) -> None:
+        client, transport = checked_client(sandbox)
+        with client:
+            for number in range(3):
+                response = client.post("/api/users/bulkUpdate", json=bulk_body(thread, number))
+                answers.append(("bulk", response.status_code, response.json()["successCount"]))
+                update = client.post("/api/users/update", json={
+                    "email": f"single{thread}-{number}@example.com",
+                    "dataFields": {"thread": thread},
+                })
+                answers.append(("update", update.status_code, None))
+                answers.append(("read", client.get("/api/users/getFields").status_code, None))
+        assert transport.violations == []
+
+    threads = [threading.Thread(target=writer, args=(number,)) for number in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert {status for _, status, _ in answers} == {200}
+    assert sorted(count for kind, _, count in answers if kind == "bulk") == [100] * 12 + [150] * 6
+    with checked_client(sandbox)[0] as client:
+        log = client.get("/_sandbox/requests").json()
+        state = client.get("/_sandbox/state").json()
+    assert state["userCount"] == 6 * 3 * 100 + len(shared) + 6 * 3
+    received = log["received"]["POST /api/users/bulkUpdate"]
+    assert len(received) == 6 * 3 * 100 + len(shared)
+    assert all(received[email] == 6 for email in shared)
+    assert sum(received.values()) == 6 * 3 * 100 + 6 * len(shared)
+    assert len(log["received"]["POST /api/users/update"]) == 6 * 3
+    bulk_log = log["endpoints"]["POST /api/users/bulkUpdate"]
+    assert bulk_log == {"requests": 18, "statuses": {"200": 18}}
+    assert log["endpoints"]["GET /api/users/getFields"]["requests"] == 18
+    assert state["fields"]["thread"] == "long"
 
 
 def test_inspection_needs_a_server_side_key(sandbox, contract_transport):

@@ -5,6 +5,11 @@ Every `/api/` request passes, in order: injected faults (latency, dropped connec
 permissions, the project's rate limit, then the endpoint. `/_sandbox/` endpoints need a
 server-side key and never see faults or rate limits.
 
+The rate limit counts a request at the time it arrived, before the injected latency: the
+latency models time spent on the network and in Iterable, so it must not move requests
+closer together than the client sent them. Bulk writes run in a worker thread, so the event loop
+keeps reading and stamping new requests while a batch is written.
+
 A key that exists but may not call an endpoint (a read-only key writing, a mobile key
 subscribing) gets the same 401 `BadApiKey` body as an unknown key, with the endpoint named
 in `params`. NOTE: Iterable's docs list only "401 Invalid API key" for every endpoint and its
@@ -23,6 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -30,10 +36,12 @@ from starlette.routing import Route
 
 from mapping.iterable.sandbox import errors
 from mapping.iterable.sandbox.errors import ApiError, bad_params
-from mapping.iterable.sandbox.faults import FaultDice, FaultLayer, Faults
+from mapping.iterable.sandbox.faults import ARRIVED, FaultDice, FaultLayer, Faults
 from mapping.iterable.sandbox.limits import RateLimiter, route_name
-from mapping.iterable.sandbox.store import KeyInfo, SandboxStore, now_ms
-from mapping.iterable.sandbox.users import BulkOptions, BulkWriter, update_single_user
+from mapping.iterable.sandbox.store import KeyInfo, SandboxStore, now_ms, record_received
+from mapping.iterable.sandbox.users import (
+    BulkOptions, BulkOutcome, BulkWriter, update_single_user,
+)
 from mapping.iterable.sandbox.values import format_date
 
 logger = logging.getLogger(__name__)
@@ -90,6 +98,11 @@ def error_response(error: ApiError) -> JSONResponse:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "127.0.0.1"
+
+
+def arrival_time(request: Request) -> float | None:
+    """The monotonic time the request reached the server, stamped by the fault layer."""
+    return request.scope.get("state", {}).get(ARRIVED)
 
 
 def authenticate(request: Request, state: SandboxState, *, admin: bool = False) -> KeyInfo:
@@ -226,7 +239,7 @@ async def subscribe(request: Request, state: SandboxState) -> Response:
         "subscribe", drop_unknown_fields=state.store.drop_unknown_fields,
         update_existing_only=bool(only_existing), list_id=list_id, project_id=state.project_id,
     )
-    return write_bulk(request, state, subscribers, options)
+    return await write_bulk(request, state, subscribers, options)
 
 
 async def bulk_update(request: Request, state: SandboxState) -> Response:
@@ -236,15 +249,36 @@ async def bulk_update(request: Request, state: SandboxState) -> Response:
         "bulkUpdate", create_new_fields=optional_bool(data, "createNewFields"),
         drop_unknown_fields=state.store.drop_unknown_fields, project_id=state.project_id,
     )
-    return write_bulk(request, state, users, options)
+    return await write_bulk(request, state, users, options)
 
 
-def write_bulk(
+def apply_bulk(
+    store: SandboxStore, route: str, items: list[Any], options: BulkOptions
+) -> BulkOutcome:
+    """Write one bulk request and count its accepted users as received, in one transaction."""
+    with store.transaction() as conn:
+        outcome = BulkWriter(conn, options).write_all(items)
+        record_received(conn, route, outcome.accepted_identifiers)
+    return outcome
+
+
+def apply_single(
+    store: SandboxStore, route: str, data: dict[str, Any], options: BulkOptions
+) -> str:
+    """Write one users/update request and count its user as received, in one transaction."""
+    with store.transaction() as conn:
+        label = update_single_user(conn, data, options)
+        record_received(conn, route, [label])
+    return label
+
+
+async def write_bulk(
     request: Request, state: SandboxState, items: list[Any], options: BulkOptions
 ) -> Response:
-    with state.store.transaction() as conn:
-        outcome = BulkWriter(conn, options).write_all(items)
-    request.state.identifiers = outcome.accepted_identifiers
+    # The write runs in a worker thread: meanwhile the event loop keeps accepting requests
+    # and stamps their arrival for the rate limiter on time.
+    route = route_name(request.method, request.url.path)
+    outcome = await run_in_threadpool(apply_bulk, state.store, route, items, options)
     body = outcome.body()
     logger.info(
         "%s: %d users accepted, %d failed", options.mode, body["successCount"], body["failCount"]
@@ -262,9 +296,8 @@ async def update_user(request: Request, state: SandboxState) -> Response:
     )
     optional_bool(data, "preferUserId")
     optional_bool(data, "mergeNestedObjects")
-    with state.store.transaction() as conn:
-        label = update_single_user(conn, data, options)
-    request.state.identifiers = [label]
+    route = route_name(request.method, request.url.path)
+    await run_in_threadpool(apply_single, state.store, route, data, options)
     # Iterable answers a successful update with an empty message and null params.
     return JSONResponse({"msg": "", "code": "Success", "params": None})
 
@@ -406,7 +439,7 @@ def endpoint(handler: Handler, state: SandboxState, *, admin: bool = False):
         route = route_name(request.method, request.url.path)
         try:
             authenticate(request, state, admin=admin)
-            if not admin and not state.limiter.allow(route):
+            if not admin and not state.limiter.allow(route, arrival_time(request)):
                 raise errors.rate_limited()
             return await handler(request, state)
         except ApiError as error:

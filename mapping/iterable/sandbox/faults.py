@@ -15,9 +15,10 @@ response is written; the client then sees the connection end without an answer (
 a response and breaks off inside the body instead, which clients also see as a dropped
 connection.
 
-Every `/api/` request is counted per endpoint and status (0 for a dropped connection), and the
-identifiers of users a request wrote are counted per endpoint, so tests can assert that no
-user was sent twice.
+Every `/api/` request is counted per endpoint and status (0 for a dropped connection) before
+the last part of its response is sent, so a client that has received the response finds the
+request in the log. The identifiers of users a request wrote are counted per endpoint by the write
+itself, in the same transaction, so tests can assert that no user was sent twice.
 """
 
 from __future__ import annotations
@@ -27,17 +28,22 @@ import json
 import logging
 import random
 import threading
+import time
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable
+
+from starlette.concurrency import run_in_threadpool
 
 from mapping.iterable.sandbox.limits import route_name
 
 if TYPE_CHECKING:
     from mapping.iterable.sandbox.app import SandboxState
+    from mapping.iterable.sandbox.store import SandboxStore
 
 logger = logging.getLogger(__name__)
 
 DROPPED = 0
+ARRIVED = "sandbox_arrived"  # Key in the ASGI scope's state for the monotonic arrival time.
 _HTML_ERRORS = {
     502: "Bad Gateway",
     504: "Gateway Time-out",
@@ -123,14 +129,13 @@ class FaultLayer:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
-        route = route_name(scope["method"], scope["path"])
-        status = await self.handle(scope, receive, send)
-        # Handlers set `identifiers` only after their write committed, so users applied before
-        # an injected drop count as received even though the client saw no response.
-        identifiers = scope.get("state", {}).get("identifiers", [])
-        self.state.store.log_request(route, status, identifiers)
+        scope.setdefault("state", {})[ARRIVED] = time.monotonic()
+        counted = CountedSend(send, self.state.store, route_name(scope["method"], scope["path"]))
+        await self.handle(scope, receive, counted)
+        if not counted.counted:  # the application ended without finishing a response
+            await counted.count(counted.status or 500)
 
-    async def handle(self, scope: dict, receive: Callable, send: Callable) -> int:
+    async def handle(self, scope: dict, receive: Callable, send: CountedSend) -> None:
         faults = self.state.faults
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
@@ -138,27 +143,16 @@ class FaultLayer:
         if fault == "drop":
             if faults.drop_after_processing:
                 await self.app(scope, receive, _discard)
-            await drop_connection(send)
-            return DROPPED
-        if fault == "5xx":
-            return await self.send_server_error(send)
-        if fault == "429":
-            return await self.send_rate_limited(send, faults.retry_after_seconds)
-        return await self.run_app(scope, receive, send)
+            await send.count(DROPPED)
+            await drop_connection(send.send)  # needs the server's own callable
+        elif fault == "5xx":
+            await self.send_server_error(send)
+        elif fault == "429":
+            await self.send_rate_limited(send, faults.retry_after_seconds)
+        else:
+            await self.app(scope, receive, send)
 
-    async def run_app(self, scope: dict, receive: Callable, send: Callable) -> int:
-        status = 500
-
-        async def capture(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, capture)
-        return status
-
-    async def send_server_error(self, send: Callable) -> int:
+    async def send_server_error(self, send: Callable) -> None:
         kind = self.state.dice.choice(["text", "html", "json", "gateway"])
         if kind == "text":
             status, body, content_type = 503, b"Request timeout.  Try again later.", "text/plain"
@@ -173,13 +167,38 @@ class FaultLayer:
                     "</center></body></html>").encode()
             content_type = "text/html"
         await send_simple(send, status, body, f"{content_type}; charset=utf-8")
-        return status
 
-    async def send_rate_limited(self, send: Callable, retry_after: float | None) -> int:
+    async def send_rate_limited(self, send: Callable, retry_after: float | None) -> None:
         body = json.dumps({"msg": "Exceeded rate limit.", "code": "RateLimitExceeded"}).encode()
         extra = [(b"retry-after", f"{retry_after:g}".encode())] if retry_after is not None else []
         await send_simple(send, 429, body, "application/json", extra)
-        return 429
+
+
+class CountedSend:
+    """A wrapper of the server's `send` that logs the request before the response ends.
+
+    The count is a short SQLite write; it runs in a worker thread so that the event loop
+    never waits behind a bulk write that holds the database.
+    """
+
+    def __init__(self, send: Callable, store: "SandboxStore", route: str) -> None:
+        self.send = send
+        self.store = store
+        self.route = route
+        self.status: int | None = None
+        self.counted = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif (message["type"] == "http.response.body" and not message.get("more_body")
+              and not self.counted):
+            await self.count(self.status or 500)
+        await self.send(message)
+
+    async def count(self, status: int) -> None:
+        self.counted = True
+        await run_in_threadpool(self.store.log_request, self.route, status)
 
 
 async def send_simple(

@@ -39,8 +39,18 @@ class FieldPlan:
     value_too_long: bool = False
 
 
+def is_flat(data: dict[str, Any]) -> bool:
+    """Return whether no key has a dot and no value is an object, so expanding changes nothing."""
+    for key, value in data.items():
+        if "." in key or isinstance(value, dict):
+            return False
+    return True
+
+
 def expand_dotted_keys(data: dict[str, Any]) -> dict[str, Any]:
     """Turn `{"a.b": 1}` into `{"a": {"b": 1}}`: in Iterable a dot in a field name is nesting."""
+    if is_flat(data):
+        return dict(data)
     expanded: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):

@@ -9,6 +9,7 @@ not documented, so it is off unless `Faults.subscribe_rate_limit` sets one.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import re
@@ -49,18 +50,40 @@ def route_name(method: str, path: str) -> str:
 
 
 class SlidingWindow:
-    """Timestamps of accepted requests inside the last `limit.seconds`."""
+    """Arrival times of accepted requests: no `limit.seconds` may contain over `limit.count`.
+
+    Requests are checked in arrival order almost always (each waits the same injected latency
+    before the check). One that is checked after a later arrival, because the latency changed
+    meanwhile, is checked against every window it falls in, so the rule applies either way.
+    """
 
     def __init__(self, limit: Limit) -> None:
         self.limit = limit
         self.stamps: deque[float] = deque()
 
     def try_acquire(self, now: float) -> bool:
-        while self.stamps and self.stamps[0] <= now - self.limit.seconds:
+        seconds = self.limit.seconds
+        newest = max(now, self.stamps[-1]) if self.stamps else now
+        # Keep one extra window of history for requests that are checked late.
+        while self.stamps and self.stamps[0] <= newest - 2 * seconds:
             self.stamps.popleft()
-        if len(self.stamps) >= self.limit.count:
-            return False
-        self.stamps.append(now)
+        if now >= newest:
+            full = bisect.bisect_right(self.stamps, now - seconds)
+            if len(self.stamps) - full >= self.limit.count:
+                return False
+            self.stamps.append(now)
+            return True
+        return self._accept_late(now)
+
+    def _accept_late(self, now: float) -> bool:
+        seconds, stamps = self.limit.seconds, sorted([*self.stamps, now])
+        for end in stamps:
+            if now <= end < now + seconds:  # a window ending at `end` that contains `now`
+                first = bisect.bisect_right(stamps, end - seconds)
+                inside = bisect.bisect_right(stamps, end) - first
+                if inside > self.limit.count:
+                    return False
+        self.stamps = deque(stamps)
         return True
 
 
@@ -101,7 +124,8 @@ class RateLimiter:
                 self._windows[SUBSCRIBE_ROUTE] = SlidingWindow(Limit(count, seconds))
 
     def allow(self, route: str, now: float | None = None) -> bool:
-        """Count one request on `route`; return False when it is over the limit (respond 429)."""
+        """Count one request on `route` that arrived at `now` (monotonic seconds, default:
+        this moment); return False when it is over the limit (respond 429)."""
         with self._lock:
             window = self._windows.get(route)
             return window is None or window.try_acquire(time.monotonic() if now is None else now)

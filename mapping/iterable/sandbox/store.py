@@ -1,9 +1,13 @@
 """The sandbox project's state in one SQLite file: lists, user fields, users, keys, settings.
 
-One connection guarded by a lock serves the server's event loop and the test thread that
-owns the `SandboxServer` (adding keys, reading state), so every method is thread-safe. The
-file lives in the data directory and survives a restart; `reset=True` deletes it first. API
-keys are never stored: only a sha256 fingerprint of each key is kept.
+Two connections, each guarded by its own lock, serve the server's event loop, its worker
+threads (bulk writes run there) and the test thread that owns the `SandboxServer`, so every
+method is thread-safe. Writes go through the writer connection, one transaction at a time;
+reads go through the reader connection. In WAL mode a read returns the last committed state
+and does not wait for a write in progress, so the event loop stays free to authenticate and
+rate-limit new requests while a worker thread writes a batch. The file lives in the data
+directory and survives a restart; `reset=True` deletes it first. API keys are never stored:
+only a sha256 fingerprint of each key is kept.
 """
 
 from __future__ import annotations
@@ -11,17 +15,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "sandbox.sqlite"
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 SANDBOX_API_KEY = "sandbox-demo-key-0000000000000000"
 KEY_TYPES = ("server_side", "read_only", "mobile", "javascript")
 REGIONS = ("us", "eu")
@@ -112,24 +119,31 @@ class SandboxStore:
 
     def __init__(self, data_dir: str | Path, *, reset: bool = False) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / DATABASE_NAME
         if reset:
             self._delete_files()
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
+        prepare_private_files(self.data_dir, self.path)
+        self._lock = threading.RLock()  # the writer connection and its transactions
+        self._read_lock = threading.RLock()
+        self._conn = self._connect()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self._reader = self._connect()
         self._seed_if_empty()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return conn
 
     def _delete_files(self) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._reader.close()
             self._conn.close()
 
     @contextmanager
@@ -145,8 +159,9 @@ class SandboxStore:
             self._conn.execute("COMMIT")
 
     def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        """Run one read on the reader connection: committed data only, no wait for writes."""
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     # --- seed and reset ------------------------------------------------------------------
 
@@ -295,18 +310,19 @@ class SandboxStore:
 
     # --- request log ---------------------------------------------------------------------
 
-    def log_request(self, endpoint: str, status: int, identifiers: list[str] = ()) -> None:
+    def log_request(self, endpoint: str, status: int, identifiers: Iterable[str] = ()) -> None:
+        """Count one request by endpoint and status, and the identifiers it wrote, if given.
+
+        Writes count their identifiers with `record_received` inside their own transaction,
+        so the request log passes none.
+        """
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO request_log VALUES (?, ?, 1) ON CONFLICT (endpoint, status) "
                 "DO UPDATE SET count = count + 1",
                 (endpoint, status),
             )
-            conn.executemany(
-                "INSERT INTO received VALUES (?, ?, 1) ON CONFLICT (endpoint, identifier) "
-                "DO UPDATE SET count = count + 1",
-                [(endpoint, identifier) for identifier in identifiers],
-            )
+            record_received(conn, endpoint, identifiers)
 
     def request_counts(self) -> dict[str, dict]:
         """Return, per endpoint, the total requests and the count of each response status."""
@@ -328,6 +344,43 @@ class SandboxStore:
         for row in self._query(sql + " ORDER BY endpoint, identifier", params):
             counts.setdefault(row["endpoint"], {})[row["identifier"]] = row["count"]
         return counts
+
+
+def prepare_private_files(data_dir: Path, path: Path) -> None:
+    """Create the data directory (mode 0700) and an empty database file (mode 0600).
+
+    The database contains every synced email, so only the owner may read it. SQLite gives its
+    -wal and -shm files the mode of the database file. An existing database file is never
+    opened here (closing another descriptor of it would drop SQLite's POSIX locks). Its mode
+    is only narrowed to 0600 when others could read it. An existing directory keeps its mode.
+    """
+    data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        narrow_permissions(path)
+        return
+    os.close(descriptor)
+
+
+def narrow_permissions(path: Path) -> None:
+    """Make an existing database file and its -wal and -shm files readable by the owner only."""
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if candidate.stat().st_mode & 0o077:
+                candidate.chmod(PRIVATE_FILE_MODE)
+                logger.info("narrowed the permissions of %s to owner-only", candidate)
+        except FileNotFoundError:
+            continue
+
+
+def record_received(conn: sqlite3.Connection, endpoint: str, identifiers: Iterable[str]) -> None:
+    """Count each identifier once more as received on `endpoint`, in the open transaction."""
+    conn.executemany(
+        "INSERT INTO received VALUES (?, ?, 1) ON CONFLICT (endpoint, identifier) "
+        "DO UPDATE SET count = count + 1",
+        [(endpoint, identifier) for identifier in identifiers],
+    )
 
 
 def seed_project(conn: sqlite3.Connection) -> None:

@@ -145,6 +145,9 @@ class BulkWriter:
         self.options = options
         self.outcome = BulkOutcome()
         self.fields = {row[0]: row[1] for row in conn.execute("SELECT name, type FROM fields")}
+        # When the project has no forgotten users, the per-user lookup is skipped.
+        first_forgotten = conn.execute("SELECT 1 FROM forgotten LIMIT 1").fetchone()
+        self.any_forgotten = first_forgotten is not None
         self.mismatches: dict[str, dict[str, Any]] = {}
 
     def write_all(self, items: list[Any]) -> BulkOutcome:
@@ -181,6 +184,8 @@ class BulkWriter:
         return identity.label
 
     def check_forgotten(self, identity: Identity) -> None:
+        if not self.any_forgotten:
+            return
         kind, value = ("email", identity.email) if identity.by_email else ("userId", identity.user_id)
         if self.conn.execute(
             "SELECT 1 FROM forgotten WHERE kind = ? AND value = ?", (kind, value)

@@ -19,7 +19,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 MAX_VALUE_CHARS = 32_768
 MAX_USER_ID_CHARS = 512
 MAX_LOCAL_PART_CHARS = 64
+DOMAIN_CACHE_SIZE = 4096
 
 # Characters allowed in an unquoted local-part atom: anything but whitespace, control
 # characters and the specials ( ) < > @ , ; : \ " . [ ]  (an apostrophe is allowed).
@@ -57,7 +58,9 @@ def _ascii_domain(domain: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=DOMAIN_CACHE_SIZE)
 def _is_valid_domain(domain: str) -> bool:
+    """Check an email's domain; cached, since a batch of users shares a few domains."""
     if domain.startswith("[") and domain.endswith("]"):
         try:
             ipaddress.ip_address(domain[1:-1])
@@ -120,8 +123,19 @@ DATE_FORMATS = (
 )
 
 
+def could_be_date(value: str) -> bool:
+    """Return whether `value` may match a date pattern: each format starts with 4 digits and "-".
+
+    `str.isdigit` accepts every character that the patterns' `\\d` accepts (and more), so a
+    value this rejects can never match a pattern.
+    """
+    return len(value) >= 10 and value[4] == "-" and value[:4].isdigit()
+
+
 def parse_date(value: str) -> datetime | None:
     """Return the UTC instant of a string in one of Iterable's accepted date formats, else None."""
+    if not could_be_date(value):
+        return None
     for pattern in DATE_FORMATS:
         match = pattern.fullmatch(value)
         if match is not None:
@@ -169,23 +183,29 @@ class ValueType:
 
 _TYPE_ORDER = ["date", "long", "double", "boolean", "string", "object", "nested"]
 
+# The types of scalar values, made once: scalar_type runs for every value of every user.
+BOOLEAN_VALUE = ValueType("boolean", frozenset({"boolean"}))
+LONG_VALUE = ValueType("long", frozenset({"long", "double"}))
+DOUBLE_VALUE = ValueType("double", frozenset({"double"}))
+DATE_VALUE = ValueType("date", frozenset({"date", "string"}))
+STRING_VALUE = ValueType("string", frozenset({"string"}))
+OBJECT_VALUE = ValueType("object", frozenset({"object"}))
+
 
 def scalar_type(value: Any) -> ValueType | None:
     """Type of a scalar value; None for null (a null never creates or checks a field)."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        return ValueType("boolean", frozenset({"boolean"}))
-    if isinstance(value, int):
-        return ValueType("long", frozenset({"long", "double"}))
-    if isinstance(value, float):
-        return ValueType("double", frozenset({"double"}))
     if isinstance(value, str):
-        if parse_date(value) is not None:
-            return ValueType("date", frozenset({"date", "string"}))
-        return ValueType("string", frozenset({"string"}))
+        return DATE_VALUE if parse_date(value) is not None else STRING_VALUE
+    if isinstance(value, bool):
+        return BOOLEAN_VALUE
+    if isinstance(value, int):
+        return LONG_VALUE
+    if isinstance(value, float):
+        return DOUBLE_VALUE
     if isinstance(value, dict):
-        return ValueType("object", frozenset({"object"}))
+        return OBJECT_VALUE
     return None
 
 
@@ -217,7 +237,15 @@ def too_long(value: Any) -> bool:
     if isinstance(value, str):
         return len(value) > MAX_VALUE_CHARS
     if isinstance(value, dict):
-        return any(too_long(item) for item in value.values())
-    if isinstance(value, list):
-        return any(too_long(item) for item in value)
+        items = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return False
+    for item in items:
+        if isinstance(item, str):
+            if len(item) > MAX_VALUE_CHARS:
+                return True
+        elif isinstance(item, (dict, list)) and too_long(item):
+            return True
     return False
