@@ -1,9 +1,11 @@
 """Shared pieces of the converters: the result type and the unique-value plumbing.
 
-Every converter works the same way: turn the input into pandas strings, find the distinct
-non-missing values, convert each distinct value once (vectorised where pandas can do it), and
-spread the outcome back over the rows with an index lookup. Large exports repeat values a lot
-(countries, consent flags, dates), so this keeps the work proportional to the distinct values.
+Most converters (phone, boolean, date, numbers, country) work the same way: turn the input
+into pandas strings, find the distinct non-missing values, convert each distinct value once
+(vectorised where pandas can do it), and spread the outcome back over the rows with an index
+lookup. Large exports repeat values a lot (countries, consent flags, dates), so this keeps the
+work proportional to the distinct values. Email addresses are nearly all distinct and strings
+are passed through, so those two converters work on the rows' Arrow array directly.
 """
 
 from __future__ import annotations
@@ -90,8 +92,12 @@ def blank_to_missing(text: pd.Series) -> pd.Series:
 
 def distinct(text: pd.Series) -> tuple[pd.Index, np.ndarray]:
     """Return the distinct non-missing values and each row's position among them (-1: missing)."""
-    uniques = pd.Index(pd.unique(text.dropna()), dtype="str")
-    positions = uniques.get_indexer(text)
+    arrow = _arrow(text)
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    encoded = pc.dictionary_encode(arrow)  # distinct values in order of first appearance
+    uniques = pd.Index(pd.Series(encoded.dictionary, dtype="str"), dtype="str")
+    positions = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
     return uniques, positions
 
 
@@ -105,6 +111,24 @@ def spread(outcome: UniqueOutcome, positions: np.ndarray, index: pd.Index) -> Co
     return ConversionResult(
         values=column(outcome.values), errors=column(outcome.errors), codes=column(outcome.codes)
     )
+
+
+SAMPLE_ROWS = 10_000
+
+
+def python_strings(text: pa.Array) -> np.ndarray:
+    """Return an Arrow string array as a writable object array (None where missing).
+
+    A column with few distinct values (countries, cities) gets one Python string per distinct
+    value, shared by its rows, instead of one new string per row.
+    """
+    step = max(1, len(text) // SAMPLE_ROWS)
+    sample = text[::step] if step > 1 else text
+    if len(text) < SAMPLE_ROWS or len(pc.unique(sample)) > len(sample) // 5:
+        return text.to_numpy(zero_copy_only=False)
+    encoded = pc.dictionary_encode(text)
+    uniques = np.append(encoded.dictionary.to_numpy(zero_copy_only=False), None)
+    return uniques[encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
 
 
 def _arrow(text: pd.Series) -> pa.Array:

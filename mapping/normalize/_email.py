@@ -29,18 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mapping.normalize._base import (
-    ConversionResult,
-    UniqueOutcome,
-    as_text,
-    blank_to_missing,
-    contains,
-    distinct,
-    extract,
-    quote,
-    spread,
-    strip_edges,
-)
+from mapping.normalize._base import INVISIBLE_EDGE_CHARS, ConversionResult, as_text, quote
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +46,10 @@ LOCAL_PART = rf"{_WORD}(?:\.{_WORD})*"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _TLD_LABEL = r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
 ASCII_DOMAIN = rf"(?:{_LABEL}\.)+{_TLD_LABEL}"
-# The vectorised check uses loose domain labels (RE2 is slow on bounded repeats) and then
-# rejects labels that start or end with a hyphen or are longer than 63 characters.
-FAST_PATTERN = rf"(?P<local>{LOCAL_PART})@(?P<domain>(?:[a-z0-9-]+\.)+(?P<tld>[a-z0-9-]+))"
-BAD_LABEL_PATTERN = r"(?:^|\.)-|-(?:\.|$)|[^.]{64}"
+# Plain addresses decided by the vectorised check: every character here is allowed by
+# LOCAL_PART and by the domain rules, so only lengths and the domain itself remain to check.
+_PLAIN_LOCAL_WORD = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+PLAIN_PATTERN = rf"^{_PLAIN_LOCAL_WORD}(?:\.{_PLAIN_LOCAL_WORD})*@[a-z0-9-]+(?:\.[a-z0-9-]+)+$"
 _LOCAL_RE = re.compile(LOCAL_PART)
 
 
@@ -69,12 +58,6 @@ def known_tlds() -> frozenset[str]:
     """Return the accepted top-level domains (lower-case ASCII)."""
     lines = TLD_FILE.read_text(encoding="utf-8").splitlines()
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
-
-
-@lru_cache(maxsize=1)
-def _tld_array() -> pa.Array:
-    """Return the accepted top-level domains as an Arrow array, for vectorised lookups."""
-    return pa.array(sorted(known_tlds()), type=pa.large_string())
 
 
 def _ascii_domain(domain: str) -> str | None:
@@ -99,6 +82,11 @@ def _problem(address: str) -> str | None:
     if not _LOCAL_RE.fullmatch(local):
         return ("the part before the @ has a space, a misplaced dot or a character that is not "
                 "allowed")
+    return _domain_problem(domain)
+
+
+def _domain_problem(domain: str) -> str | None:
+    """Why the domain of an address (after its last @) is not valid, or None when it is."""
     ascii_domain = _ascii_domain(domain)
     if ascii_domain is None or len(ascii_domain) > MAX_DOMAIN:
         return f"the domain {quote(domain)} is not a valid domain name"
@@ -119,18 +107,31 @@ def is_valid_email(value: object) -> bool:
     return _problem(value.lower()) is None
 
 
-def _fast_valid(cleaned: pd.Series) -> np.ndarray:
-    """Vectorised check (Arrow regex); False means 'look closer', not necessarily 'invalid'."""
-    parts = extract(cleaned, FAST_PATTERN)
-    ok = (
-        parts["local"].notna()
-        & (parts["local"].str.len() <= MAX_LOCAL_PART)
-        & (parts["domain"].str.len() <= MAX_DOMAIN)
-        & pc.is_in(pa.array(parts["tld"]), value_set=_tld_array()).to_numpy(
-            zero_copy_only=False)
-    )
-    ok &= ~contains(parts["domain"], BAD_LABEL_PATTERN)
-    return ok.to_numpy(dtype=bool, na_value=False)
+def _plain_valid(cleaned: pa.Array) -> np.ndarray:
+    """Vectorised check of cleaned, lower-cased addresses; False means "look closer".
+
+    Only plain addresses are decided here: an ASCII local part of dot-separated words and an
+    ASCII domain. Their domains (few distinct ones in practice) go through the same domain
+    check as single addresses, once per distinct domain. Everything else (quoted local parts,
+    non-ASCII characters, several @) is left to _problem().
+    """
+    plain = pc.match_substring_regex(cleaned, PLAIN_PATTERN).fill_null(False)
+    plain = plain.to_numpy(zero_copy_only=False)
+    ok = np.zeros(len(cleaned), dtype=bool)
+    positions = np.flatnonzero(plain)
+    if len(positions) == 0:
+        return ok
+    addresses = cleaned.take(pa.array(positions))
+    at = pc.find_substring(addresses, "@").to_numpy(zero_copy_only=False)
+    parts = pc.split_pattern(addresses, "@", max_splits=1)
+    domains = pc.dictionary_encode(pc.list_element(parts, 1))
+    if isinstance(domains, pa.ChunkedArray):
+        domains = domains.combine_chunks()
+    domain_ok = np.array([_domain_problem(domain) is None
+                          for domain in domains.dictionary.to_pylist()], dtype=bool)
+    found = domain_ok[domains.indices.to_numpy(zero_copy_only=False)]
+    ok[positions] = found & (at <= MAX_LOCAL_PART)
+    return ok
 
 
 def email(series: pd.Series) -> ConversionResult:
@@ -139,16 +140,28 @@ def email(series: pd.Series) -> ConversionResult:
     Missing or blank values give None with no issue (the transform decides whether an address is
     required). Invalid addresses give code "invalid_email" with the original value in the message.
     """
-    text = blank_to_missing(as_text(series))
-    uniques, positions = distinct(text)
-    cleaned = strip_edges(pd.Series(uniques, dtype="str")).str.lower()
-    outcome = UniqueOutcome.empty(len(uniques))
-    outcome.values[:] = cleaned.to_numpy(dtype=object)
-
-    ok = _fast_valid(cleaned)
-    for i in np.flatnonzero(~ok):
-        reason = _problem(cleaned.iat[i])
-        if reason is not None:
-            message = f"{quote(uniques[i])} is not a valid email address: {reason}."
-            outcome.flag(np.array([i]), "invalid_email", message)
-    return spread(outcome, positions, series.index)
+    text = as_text(series)
+    raw = pa.array(text)
+    cleaned = pc.utf8_lower(pc.utf8_trim(raw, characters=INVISIBLE_EDGE_CHARS))
+    if isinstance(cleaned, pa.ChunkedArray):
+        cleaned = cleaned.combine_chunks()
+    present = pc.fill_null(pc.not_equal(cleaned, ""), False).to_numpy(zero_copy_only=False)
+    cleaned = pc.if_else(pa.array(present), cleaned, pa.scalar(None, pa.string()))
+    values = cleaned.to_numpy(zero_copy_only=False)  # object array, None where missing
+    errors = np.full(len(values), None, dtype=object)
+    codes = np.full(len(values), None, dtype=object)
+    suspects = np.flatnonzero(present & ~_plain_valid(cleaned))
+    reasons: dict[str, str | None] = {}
+    for i in suspects:
+        address = values[i]
+        if address not in reasons:
+            reasons[address] = _problem(address)
+        if reasons[address] is not None:
+            original = text.iat[i]
+            errors[i] = f"{quote(original)} is not a valid email address: {reasons[address]}."
+            codes[i] = "invalid_email"
+            values[i] = None
+    index = series.index
+    return ConversionResult(values=pd.Series(values, index=index, dtype=object),
+                            errors=pd.Series(errors, index=index, dtype=object),
+                            codes=pd.Series(codes, index=index, dtype=object))

@@ -10,8 +10,15 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from mapping.normalize._base import ConversionResult, as_text, strip_edges
+from mapping.normalize._base import (
+    INVISIBLE_EDGE_CHARS,
+    ConversionResult,
+    as_text,
+    python_strings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -20,14 +27,16 @@ MAX_STRING_LENGTH = 32_768
 
 def string(series: pd.Series, trim: bool = False) -> ConversionResult:
     """Return the values as strings (trimmed if `trim`); empty values become missing."""
-    text = as_text(series)
+    text = pa.array(as_text(series))
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
     if trim:
-        text = strip_edges(text)
-    text = text.mask(text == "")
-    lengths = text.str.len().to_numpy(dtype=float, na_value=np.nan)
+        text = pc.utf8_trim(text, characters=INVISIBLE_EDGE_CHARS)
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    lengths = pc.utf8_length(text).fill_null(0).to_numpy(zero_copy_only=False)
     too_long = lengths > MAX_STRING_LENGTH
 
-    values = text.to_numpy(dtype=object, na_value=None)
+    values = python_strings(text)
     errors = np.full(len(values), None, dtype=object)
     codes = np.full(len(values), None, dtype=object)
     for position in np.flatnonzero(too_long):

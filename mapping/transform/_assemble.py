@@ -55,13 +55,27 @@ class Literals:
         self.scalar, self.dictionary, self.indices = scalar, dictionary, indices
         self.array, self.quoted = array, quoted
 
+    def present_member(self, prefix: str) -> tuple[Column, np.ndarray | bool]:
+        """'<prefix><literal>' per row with "" where missing, and where it is present."""
+        if self.dictionary is not None and self.indices.null_count:
+            present = self.indices.is_valid().to_numpy(zero_copy_only=False)
+            members = pa.array([prefix + literal for literal in self.dictionary] + [""],
+                               pa.string())
+            return members.take(self.indices.fill_null(len(self.dictionary))), present
+        member = self.member(prefix)
+        if isinstance(member, pa.Scalar):
+            return (member if member.is_valid else pa.scalar("")), member.is_valid
+        if member.null_count == 0:
+            return member, True
+        return pc.fill_null(member, ""), member.is_valid().to_numpy(zero_copy_only=False)
+
     def member(self, prefix: str) -> Column:
         """Return '<prefix><literal>' per row (prefix is for example ',"city":')."""
         if self.scalar is not None:
             return pa.scalar(prefix + self.scalar)
         if self.dictionary is not None:
             members = pa.array([prefix + literal for literal in self.dictionary], pa.string())
-            return members.take(self.indices)
+            return members.take(self.indices)  # null where the index is null
         if self.quoted:
             return pc.binary_join_element_wise(prefix + '"', self.array, '"', "",
                                                null_handling="emit_null")
@@ -153,30 +167,40 @@ def _broadcast(value: Column, length: int) -> pa.Array:
     return value
 
 
+_COMMA_OR_NOTHING = pa.array([",", ""], type=pa.string())
+
+
+def _commas(before: np.ndarray, present: np.ndarray | bool) -> pa.Array:
+    """"," where a member is present after an earlier present one, else ""."""
+    return _COMMA_OR_NOTHING.take(pa.array(np.where(before & present, 0, 1).astype(np.int8)))
+
+
 def join_members(members: list[tuple[str, Literals]], length: int) -> pa.Array:
     """Join the present members of each row by commas: the inside of a JSON object.
 
-    The first member is written without a leading comma and the others with one. Only rows
-    where the first member is missing need their leading comma cut off, by a slower kernel.
+    A member gets a comma in front when an earlier member of the same row is present. While
+    some rows have no present member yet, that comma comes from a separate column of "," or
+    "" per row. Once every row has one, the comma is written into the member's own text.
     """
     if not members:
         return pa.array([""] * length, type=pa.string())
-    (first_key, first_literals), rest = members[0], members[1:]
-    tail = [literals.member("," + json_key(key) + ":") for key, literals in rest]
-    rest_text: Column = pa.scalar("")
-    if tail:
-        rest_text = pc.binary_join_element_wise(
-            *tail, "", null_handling="replace", null_replacement=""
-        )
-    head = first_literals.member(json_key(first_key) + ":")
-    text = _broadcast(
-        pc.binary_join_element_wise(head, rest_text, "", null_handling="emit_null"), length
-    )
-    missing = pc.is_null(text)
-    if pc.any(missing).as_py():
-        rest_rows = pc.filter(_broadcast(rest_text, length), missing)
-        text = pc.replace_with_mask(text, missing, pc.utf8_slice_codeunits(rest_rows, 1))
-    return text
+    parts: list[Column] = []
+    before = np.zeros(length, dtype=bool)  # some earlier member present
+    everyone_before = False
+    for position, (key, literals) in enumerate(members):
+        prefix = ("," if everyone_before else "") + json_key(key) + ":"
+        member, present = literals.present_member(prefix)
+        if position > 0 and not everyone_before:
+            parts.append(_commas(before, present))
+        parts.append(member)
+        if not everyone_before:
+            before |= present
+            everyone_before = bool(before.all())
+    # The members are "" where missing, so "emit_null" gives the text of "replace", which
+    # was up to five times slower in a measurement with pyarrow 26. NOTE: "skip" returned one
+    # row too few there, so it is not used.
+    return _broadcast(pc.binary_join_element_wise(*parts, "", null_handling="emit_null"),
+                      length)
 
 
 def object_members(members: dict[str, Literals], length: int) -> list[tuple[str, Literals]]:
