@@ -4,7 +4,7 @@ import logging
 
 import streamlit as st
 
-from ui import auth, state, widgets
+from ui import auth, readiness, state, widgets
 from ui.errors import show_error
 from ui.loading import read_submissions
 from ui.uploads import (
@@ -29,10 +29,12 @@ def load_file(name: str, content: bytes, *, encoding: str | None = None,
         with st.spinner(f"Reading {name}..."):
             record = read_submissions(name, content, encoding=encoding, delimiter=delimiter)
     except Exception as exc:
-        show_error(exc, f"Reading {name}")
+        show_error(exc, f"Reading {name}", subject=name)
         return
+    previous = state.get(state.SUBMISSIONS)
     state.put(state.SUBMISSIONS, record)
     state.reset_field_table()
+    readiness.fit_mapping_to_new_file(previous, record)
 
 
 def choose_source() -> None:
@@ -87,6 +89,24 @@ def reading_options(loaded: state.LoadedFile) -> None:
             st.rerun()
 
 
+def profile_table(profile) -> None:
+    """Show one row per column: its name first, then kind, role, filled share (as a
+    percentage), distinct values and examples."""
+    if profile is None:
+        return
+    table = profile.reset_index()
+    first = table.columns[0]
+    table = table.rename(columns={first: "column"}) if first != "column" else table
+    st.dataframe(
+        table, hide_index=True, key="submissions_profile",
+        column_config={
+            "column": st.column_config.TextColumn("column", pinned=True),
+            "filled": st.column_config.NumberColumn(
+                "filled", format="percent", help="Share of rows with a value in this column."),
+        },
+    )
+
+
 def show_loaded(loaded: state.LoadedFile) -> None:
     """Reader report, a sample of the rows, the column profile and the data-quality summary."""
     report = loaded.report
@@ -101,7 +121,7 @@ def show_loaded(loaded: state.LoadedFile) -> None:
     st.dataframe(frame.head(PREVIEW_ROWS), key="submissions_rows")
 
     st.subheader("Columns")
-    st.dataframe(loaded.profile, hide_index=True, key="submissions_profile")
+    profile_table(loaded.profile)
 
     st.subheader("Data quality")
     widgets.quality_summary(loaded.quality)

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from mapping import transform
 from mapping.config import MappingConfig, suggest_fields
 from mapping.iterable.errors import WriteNotAllowedError
-from ui import auth, field_table, project, state, widgets
+from ui import auth, field_table, project, readiness, state, widgets
 from ui.errors import show_error, shown_errors
 
 logger = logging.getLogger("ui.pages.mapping")
 
-CHECK_ROWS = 20
+CHECK_ROWS = readiness.CHECK_ROWS
 NO_LIST = 0  # selectbox value for "no list, profile update only"
+MAPPING_LOAD_ERROR = "wb_mapping_load_error"  # why the last uploaded mapping file was rejected
 
 
 def current_config(loaded: state.LoadedFile, fields: dict[str, str]) -> MappingConfig:
@@ -34,6 +34,27 @@ def current_config(loaded: state.LoadedFile, fields: dict[str, str]) -> MappingC
         state.put(state.MAPPING, config)
         state.reset_field_table()
     return config
+
+
+def initial_widget_value(key: str, value) -> None:
+    """Give a widget the mapping's value when it has none (first draw, or after a load).
+
+    The widgets take their value from session state only, never from a default argument as
+    well, so that setting the key is how the page changes what the browser shows.
+    """
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def show_in_widgets(config: MappingConfig) -> None:
+    """Put a mapping's widget name, list and identifier into the widgets' state.
+
+    Only allowed before the widgets are drawn in a run, so from a callback. Setting the keys,
+    not only removing them, makes the browser show the new values instead of the old input.
+    """
+    st.session_state["mapping_widget"] = config.widget
+    st.session_state["mapping_list"] = config.list_id if config.list_id is not None else NO_LIST
+    st.session_state["mapping_identifier"] = config.identifier
 
 
 def save(config: MappingConfig) -> None:
@@ -69,8 +90,9 @@ def list_picker(config: MappingConfig) -> MappingConfig:
         return f"{names.get(list_id, 'unknown list')} (id {list_id}{size})"
 
     current = config.list_id if config.list_id is not None else NO_LIST
-    chosen = st.selectbox("Iterable list (Standard lists)", options, index=options.index(current),
-                          format_func=label, key="mapping_list")
+    initial_widget_value("mapping_list", current)
+    chosen = st.selectbox("Iterable list (Standard lists)", options, format_func=label,
+                          key="mapping_list")
     if chosen != current:
         config = config.model_copy(update={"list_id": None if chosen == NO_LIST else chosen})
         save(config)
@@ -116,8 +138,8 @@ def mark_read_only() -> None:
 def identifier_picker(config: MappingConfig) -> MappingConfig:
     """Let the analyst identify users by email (the usual) or by userId."""
     options = ["email", "userId"]
-    chosen = st.radio("Identify users by", options, index=options.index(config.identifier),
-                      key="mapping_identifier", horizontal=True)
+    initial_widget_value("mapping_identifier", config.identifier)
+    chosen = st.radio("Identify users by", options, key="mapping_identifier", horizontal=True)
     if chosen != config.identifier:
         config = config.model_copy(update={"identifier": chosen})
         save(config)
@@ -257,12 +279,15 @@ def static_fields(config: MappingConfig) -> MappingConfig:
 
 def sample_checks(loaded: state.LoadedFile, config: MappingConfig, fields: dict[str, str]
                   ) -> None:
-    """Run the mapping on the first rows: mapping warnings, type conflicts and row issues."""
+    """Run the mapping on the first rows: mapping warnings, type conflicts and row issues.
+
+    Nothing is shown until the identifier is mapped; the page already shows that it is required.
+    """
     if config.identifier_field() is None:
         return
-    sample = loaded.frame.head(CHECK_ROWS)
+    st.subheader("Checks on the first rows")
     try:
-        result = sample_result(loaded, sample, config, fields)
+        result = readiness.sample_result(loaded, config, fields)
     except Exception as exc:
         show_error(exc, "Checking the mapping")
         return
@@ -273,21 +298,13 @@ def sample_checks(loaded: state.LoadedFile, config: MappingConfig, fields: dict[
     issues = result.issues
     type_conflicts(issues)
     if len(issues):
-        st.caption(f"{len(issues)} issues in the first {len(sample)} rows; the Preview page "
-                   "lists every issue of the file.")
+        checked = min(len(loaded.frame), CHECK_ROWS)
+        st.caption(f"{widgets.count_phrase(len(issues), 'issue')} in the first "
+                   f"{widgets.count_phrase(checked, 'row')}; the Preview page lists every issue "
+                   "of the file.")
         st.dataframe(issues.head(20), hide_index=True, key="mapping_sample_issues")
-
-
-def sample_result(loaded: state.LoadedFile, sample, config: MappingConfig,
-                  fields: dict[str, str]):
-    """Return the transform of the first rows, reused until the mapping or the file changes."""
-    key = (id(loaded.submissions), config.fingerprint(), tuple(sorted(fields.items())))
-    cached = state.get("wb_sample_result")
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    result = transform.apply(sample, config, fields)
-    state.put("wb_sample_result", (key, result))
-    return result
+    elif not result.warnings and not result.new_fields:
+        st.success(f"No issues in the first {widgets.count_phrase(len(result.items), 'row')}.")
 
 
 def type_conflicts(issues) -> None:
@@ -305,26 +322,40 @@ def load_and_download(config: MappingConfig) -> None:
     st.download_button("Download mapping (JSON)", config.to_json(),
                        file_name=f"{name}.mapping.json", mime="application/json",
                        key="mapping_download")
-    uploaded = st.file_uploader("Load a mapping file", type=["json"], key="mapping_upload")
+    st.file_uploader("Load a mapping file", type=["json"], key="mapping_upload",
+                     on_change=load_uploaded_mapping)
+    problem = state.get(MAPPING_LOAD_ERROR)
+    if problem:
+        st.error(problem)
+
+
+def load_uploaded_mapping() -> None:
+    """Read a newly uploaded mapping file into the session (the uploader's change callback).
+
+    It runs before the page script, so the widget name, list and identifier widgets can take
+    the loaded values in the same run that draws them, and the browser shows them at once.
+    """
+    state.drop(MAPPING_LOAD_ERROR)
+    uploaded = st.session_state.get("mapping_upload")
     if uploaded is None or state.get("wb_mapping_upload_id") == uploaded.file_id:
         return
     state.put("wb_mapping_upload_id", uploaded.file_id)
     try:
         loaded_config = MappingConfig.from_json(uploaded.getvalue(), source_name=uploaded.name)
     except ValueError as exc:
-        st.error(str(exc))
+        state.put(MAPPING_LOAD_ERROR, str(exc))
         return
     save(loaded_config)
     state.reset_field_table()
-    for key in ("mapping_list", "mapping_identifier", "mapping_widget"):
-        st.session_state.pop(key, None)
+    state.drop(readiness.MAPPING_NOTICE)
+    show_in_widgets(loaded_config)
     logger.info("loaded mapping file (fingerprint %s)", loaded_config.fingerprint()[:12])
-    st.rerun()
 
 
 def widget_name(config: MappingConfig) -> MappingConfig:
     """Let the analyst name the widget this mapping belongs to (one mapping per widget)."""
-    name = st.text_input("Widget", value=config.widget, key="mapping_widget")
+    initial_widget_value("mapping_widget", config.widget)
+    name = st.text_input("Widget", key="mapping_widget")
     if name != config.widget:
         config = config.model_copy(update={"widget": name})
         save(config)
@@ -348,6 +379,9 @@ def main() -> None:
         show_error(exc, "Reading the project's user fields")
         fields = {}
     config = current_config(loaded, fields)
+    notice = state.get(readiness.MAPPING_NOTICE)
+    if notice:
+        st.info(notice)
     config = widget_name(config)
     config = list_picker(config)
     config = identifier_picker(config)
@@ -359,7 +393,6 @@ def main() -> None:
     geolocation_check(loaded, config, fields)
     config = static_fields(config)
 
-    st.subheader("Checks on the first rows")
     sample_checks(loaded, config, fields)
     load_and_download(config)
 

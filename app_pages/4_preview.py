@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from mapping import payload, transform
-from ui import auth, project, state, widgets
+from ui import auth, project, readiness, state, widgets
 from ui.errors import show_error
 
 logger = logging.getLogger("ui.pages.preview")
@@ -21,13 +21,13 @@ MAX_ISSUE_TABLE_ROWS = 5_000
 
 def full_result(loaded: state.LoadedFile, config, fields: dict[str, str]):
     """Transform the whole file once per mapping and file; reruns reuse the result."""
-    key = (id(loaded.submissions), config.fingerprint(), tuple(sorted(fields.items())))
-    cached = state.get("wb_preview_result")
+    key = readiness.result_key(loaded, config, fields)
+    cached = state.get(readiness.PREVIEW_RESULT)
     if cached is not None and cached[0] == key:
         return cached[1]
     with st.spinner(f"Applying the mapping to {len(loaded.frame):,} rows..."):
         result = transform.apply(loaded.frame, config, fields)
-    state.put("wb_preview_result", (key, result))
+    state.put(readiness.PREVIEW_RESULT, (key, result))
     return result
 
 

@@ -7,11 +7,13 @@ and the page shows a running run again when the analyst comes back.
 
 import datetime as dt
 import logging
+import time
 
 import pandas as pd
 import streamlit as st
 
 from mapping.config import MappingConfig
+from mapping.iterable.errors import RetryableError
 from mapping.sync import (
     Journal,
     Target,
@@ -31,6 +33,10 @@ logger = logging.getLogger("ui.pages.sync")
 POLL_SECONDS = 1.0
 HISTORY_ROWS = 20
 EXPORT_STATUSES = ("failed", "rejected", "skipped")
+DRY_RUN_ATTEMPTS = 3
+MAX_DRY_RUN_WAIT = 5.0
+DRY_RUN = "wb_dry_run"   # (dry_run_key, DryRunReport) of the last dry run
+PICKER_FOLLOWS = "wb_history_picker_follows"  # run id the history picker was last pointed at
 
 
 def target_arguments(connection: state.Connection) -> dict:
@@ -140,21 +146,49 @@ def new_run(connection: state.Connection, loaded: state.LoadedFile, config) -> N
     arguments = {"input_path": path, "config": config, "input_options": input_options(loaded),
                  **target_arguments(connection)}
     dry, start = st.columns(2)
+    key = dry_run_key(connection, loaded, config)
     if dry.button("Dry run", key="sync_dry_run"):
         try:
             target = Target(connection.api_key, base_url=connection.base_url,
-                                 region=connection.region)
-            report = dry_run(path, config, target=target,
-                                  input_options=input_options(loaded))
+                            region=connection.region)
+            report = dry_run_with_retry(path, config, target, input_options(loaded))
         except Exception as exc:
             show_error(exc, "The dry run")
         else:
-            state.put("wb_dry_run", report)
-    report = state.get("wb_dry_run")
-    if report is not None:
-        show_dry_run(report)
+            state.put(DRY_RUN, (key, report))
+    stored = state.get(DRY_RUN)
+    if stored is not None and stored[0] != key:
+        # Made for another file, mapping or project: its numbers no longer apply.
+        state.drop(DRY_RUN)
+        stored = None
+    if stored is not None:
+        show_dry_run(stored[1])
     if start.button("Start sync", key="sync_start", type="primary"):
         start_run(**arguments)
+
+
+def dry_run_with_retry(path, config: MappingConfig, target: Target, options: dict):
+    """Run the dry run, waiting and trying again when the project's rate limit or a passing
+    server error refuses the field list it reads (getFields allows 3 requests per second)."""
+    for attempt in range(1, DRY_RUN_ATTEMPTS + 1):
+        try:
+            return dry_run(path, config, target=target, input_options=options)
+        except RetryableError as exc:
+            if attempt == DRY_RUN_ATTEMPTS:
+                raise
+            wait = min(exc.retry_after or float(attempt), MAX_DRY_RUN_WAIT)
+            logger.info("dry run: %s, trying again in %.1f s", type(exc).__name__, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def dry_run_key(connection: state.Connection, loaded: state.LoadedFile,
+                config: MappingConfig) -> tuple:
+    """Return what a dry run depends on: the input file, its reading options, the mapping and
+    the project. A stored dry run is shown only while this key is unchanged."""
+    return (str(loaded.path), id(loaded.submissions), loaded.encoding, loaded.delimiter,
+            config.fingerprint(), connection.target, connection.base_url,
+            connection.key_fingerprint)
 
 
 def show_dry_run(report) -> None:
@@ -183,6 +217,7 @@ def history(journal: Journal, connection: state.Connection | None) -> None:
     st.dataframe(pd.DataFrame([_history_row(run) for run in runs]), hide_index=True,
                  key="sync_history")
     by_id = {run.run_id: run for run in runs}
+    follow_in_picker(runs)
     chosen = st.selectbox("Run", list(by_id), key="sync_history_run")
     run = by_id[chosen]
     show, resume, retry = st.columns(3)
@@ -198,6 +233,27 @@ def history(journal: Journal, connection: state.Connection | None) -> None:
                     help="A new run for the rows that failed with a retryable reason."):
         if _needs_connection(connection):
             start_run(retry_run_id=chosen, **target_arguments(connection))
+
+
+def picker_default(runs) -> str:
+    """Return the run the history picker should show: this session's run when it is listed,
+    else the newest stopped or interrupted run (the one to resume), else the newest run."""
+    followed = state.get(state.RUN_ID)
+    if any(run.run_id == followed for run in runs):
+        return followed
+    resumable = (journal_module.INTERRUPTED, journal_module.STOPPED)
+    return next((run.run_id for run in runs if run.state in resumable), runs[0].run_id)
+
+
+def follow_in_picker(runs) -> None:
+    """Point the history picker at ``picker_default`` whenever that run changes (a new run,
+    a resume, Show) or the current choice is no longer listed. Otherwise the analyst's own
+    choice stays."""
+    wanted = picker_default(runs)
+    listed = {run.run_id for run in runs}
+    if state.get(PICKER_FOLLOWS) != wanted or st.session_state.get("sync_history_run") not in listed:
+        st.session_state["sync_history_run"] = wanted
+        state.put(PICKER_FOLLOWS, wanted)
 
 
 def _needs_connection(connection: state.Connection | None) -> bool:

@@ -19,8 +19,12 @@ from mapping.iterable.errors import IterableError
 logger = logging.getLogger(__name__)
 
 
-def message_for(exc: BaseException, action: str) -> str:
-    """Return the sentence shown for an exception raised while doing ``action``."""
+def message_for(exc: BaseException, action: str, subject: str | None = None) -> str:
+    """Return the sentence shown for an exception raised while doing ``action``.
+
+    ``subject`` is a name the action already contains (a file name). A message that starts
+    with it ("fake.csv: is not a text file") does not repeat it.
+    """
     if isinstance(exc, ValidationError):
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'value'}: {error['msg']}"
@@ -28,20 +32,24 @@ def message_for(exc: BaseException, action: str) -> str:
         )
         return f"{action} failed: {problems}."
     if isinstance(exc, (IterableError, ValueError, OSError)):
-        return f"{action} failed: {_as_sentence(str(exc) or type(exc).__name__)}"
+        text = str(exc) or type(exc).__name__
+        if subject and text.startswith(f"{subject}:"):
+            text = text[len(subject) + 1:].strip()
+            text = text[:1].upper() + text[1:]
+        return f"{action} failed: {_as_sentence(text)}"
     return (
         f"{action} failed because of an unexpected error ({type(exc).__name__}). "
         "The details are in the app's log; try again, and report it if it persists."
     )
 
 
-def show_error(exc: BaseException, action: str) -> None:
+def show_error(exc: BaseException, action: str, subject: str | None = None) -> None:
     """Show an exception as a sentence; log unexpected ones with their traceback."""
     if not isinstance(exc, (IterableError, ValueError, OSError)):
         logger.error("%s failed", action, exc_info=exc)
     else:
         logger.info("%s failed: %s", action, type(exc).__name__)
-    st.error(message_for(exc, action))
+    st.error(message_for(exc, action, subject))
 
 
 @contextmanager

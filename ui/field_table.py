@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from mapping.config import FieldMapping, MappingConfig, MappingFileError, StaticField
+from mapping.config import (
+    FieldMapping,
+    MappingConfig,
+    MappingFileError,
+    StaticField,
+    suggest_fields,
+)
 
 FIELD_TYPES = ["string", "long", "double", "boolean", "date"]
 CONVERTERS = ["string", "email", "phone", "boolean", "date", "long", "double", "country"]
@@ -175,6 +181,24 @@ def merge_suggestions(config: MappingConfig, suggestions: Iterable[FieldMapping]
     if not added:
         return config
     return with_fields(config, [*config.fields, *added])
+
+
+def adapt_to_file(config: MappingConfig, columns: Sequence[Any], project_fields: dict[str, str],
+                  *, widget: str | None = None) -> tuple[MappingConfig, list[FieldMapping]]:
+    """Return the mapping fitted to a newly loaded file's columns, and the rows it dropped.
+
+    Rows whose source column is in the file stay as they are. Rows for columns the file does not
+    have are dropped, and suggestions by name fill the columns that are then unmapped. The list,
+    identifier, static fields and options stay. ``widget`` replaces the widget name when given.
+    """
+    names = {str(getattr(column, "name", column)) for column in columns}
+    kept = [field for field in config.fields if field.source in names]
+    dropped = [field for field in config.fields if field.source not in names]
+    update: dict[str, Any] = {"fields": kept}
+    if widget is not None:
+        update["widget"] = widget
+    base = config.model_copy(update=update)
+    return merge_suggestions(base, suggest_fields(columns, project_fields)), dropped
 
 
 def _row(name: str, kind: str, example: str, field: FieldMapping | None,

@@ -27,14 +27,20 @@ SANDBOX_STEP = Step("app_pages/6_sandbox.py", "Sandbox", "sandbox")
 ALL_PAGES = (*STEPS, SANDBOX_STEP)
 
 
+# The app's root URL ("/") shows Connect too. Streamlit serves its default page at "/" only, so
+# the default page is a second entry for the Connect script, registered after the first one.
+# Links and page switches by script path resolve to the first entry, the /connect deep link.
+START_URL_PATH = "start"
+
+
 def build_pages() -> list[st.Page]:
-    """Return the ``st.Page`` objects of every page; Connect is the default."""
-    return [
-        # NOTE: no icons. A page's icon becomes the favicon, and material icons as favicons
-        # are fetched from fonts.gstatic.com, so the browser would leave loopback.
-        st.Page(step.path, title=step.title, url_path=step.url_path, default=index == 0)
-        for index, step in enumerate(ALL_PAGES)
-    ]
+    """Return the ``st.Page`` objects of every page, and the default page that shows Connect."""
+    # NOTE: no icons. A page's icon becomes the favicon, and material icons as favicons
+    # are fetched from fonts.gstatic.com, so the browser would leave loopback.
+    pages = [st.Page(step.path, title=step.title, url_path=step.url_path) for step in ALL_PAGES]
+    first = STEPS[0]
+    pages.append(st.Page(first.path, title=first.title, url_path=START_URL_PATH, default=True))
+    return pages
 
 
 def step_number(title: str) -> int | None:

@@ -41,10 +41,12 @@ def persist_input(name: str, content: bytes) -> Path:
 
 
 def export_to_bytes(journal, run_id: str, statuses: Iterable[str]) -> bytes:
-    """Return the CSV export of a run's rows with these statuses (via mapping.sync.export_rows)."""
+    """Return the CSV of a run's rows with these statuses, as ``mapping.sync.export_rows``
+    writes it: the analyst's own columns, then each row's number, status, reason and message."""
     from mapping.sync import export_rows
 
     with tempfile.TemporaryDirectory(prefix="workbench-export-") as folder:
         destination = Path(folder) / "rows.csv"
         export_rows(journal, run_id, destination, statuses=list(statuses))
         return destination.read_bytes()
+

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 _RESTORED = "wb_workspace_restored"
 _SAVED = "wb_workspace_saved"
+_RESTORED_PARTS = "wb_workspace_restored_parts"
 
 
 def restore_workspace() -> None:
@@ -34,16 +35,26 @@ def restore_workspace() -> None:
         st.session_state[_RESTORED] = True
         return
     # Each step skips what the session already has. The flag is set only at the end, because
-    # a rerun request (a widget event) can interrupt this run at any streamlit call.
-    restored = [part for part in (_restore_mapping(workspace), _restore_file(workspace),
-                                  _restore_sandbox(workspace)) if part]
+    # a rerun request (a widget event, the login cookie being stored) can interrupt this run at
+    # any streamlit call. What earlier runs restored is kept in the session for the message.
+    restored = st.session_state.setdefault(_RESTORED_PARTS, [])
+    for step in (_restore_mapping, _restore_file, _restore_sandbox):
+        part = step(workspace)
+        if part:
+            restored.append(part)
     if isinstance(workspace.get("run_id"), str) and not state.get(state.RUN_ID):
         state.put(state.RUN_ID, workspace["run_id"])
     st.session_state[_RESTORED] = True
     st.session_state[_SAVED] = current_workspace()
+    st.session_state.pop(_RESTORED_PARTS, None)
     logger.info("restored the workspace of %r: %s", username, ", ".join(restored) or "nothing")
     if restored:
-        st.toast("Restored from your last session: " + ", ".join(restored) + ".")
+        st.toast("Restored from your last session: " + _joined(restored) + ".")
+
+
+def _joined(parts: list[str]) -> str:
+    """Return "a", "a and b" or "a, b and c"."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def save_workspace_if_changed() -> None:

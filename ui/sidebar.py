@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import auth, state
+from ui import auth, project, readiness, state
 from ui.navigation import SANDBOX_STEP, STEPS, step_number
 
 
@@ -17,8 +17,23 @@ def missing_items() -> list[str]:
     if state.get(state.SUBMISSIONS) is None:
         missing.append("No submissions file: load one on Submissions.")
     if not _identifier_mapped():
-        missing.append("Email is not mapped: map a column to email on Mapping.")
+        config = state.get(state.MAPPING)
+        identifier = config.identifier if config is not None else "email"
+        missing.append(f"{identifier[:1].upper()}{identifier[1:]} is not mapped: map a column "
+                       f"to {identifier} on Mapping.")
+        return missing
+    loaded = state.get(state.SUBMISSIONS)
+    if loaded is not None:
+        missing.extend(_mapping_problems(loaded, state.get(state.MAPPING)))
     return missing
+
+
+def _mapping_problems(loaded: state.LoadedFile, config) -> list[str]:
+    try:
+        fields = project.project_fields()
+    except Exception:  # the pages report an unreachable project; the sidebar stays quiet
+        fields = {}
+    return readiness.mapping_problems(loaded, config, fields)
 
 
 def render_sidebar(current_title: str) -> None:

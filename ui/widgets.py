@@ -10,6 +10,11 @@ import streamlit as st
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
+def count_phrase(count: int, noun: str) -> str:
+    """Return "1 issue" or "3 issues" (thousands separated); ``noun`` is the singular."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def reader_report(report: Any) -> None:
     """Show how the reader read the file: format, encoding, delimiter, fixed headers, warnings."""
     parts = [f"Format: **{report.format}**"]
@@ -19,7 +24,7 @@ def reader_report(report: Any) -> None:
         parts.append(f"delimiter: **{DELIMITER_NAMES.get(report.delimiter, report.delimiter)}**")
     st.markdown(", ".join(parts))
     kinds = pd.Series([column.kind for column in report.columns]).value_counts()
-    st.caption(", ".join(f"{count} {kind} columns" for kind, count in kinds.items()))
+    st.caption(", ".join(count_phrase(count, f"{kind} column") for kind, count in kinds.items()))
     for fix in report.header_fixes:
         st.info(f"Header fixed: {fix}")
     for warning in report.warnings:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 from tests.app.conftest import (
+    SMALL_CSV,
     connected_with_file,
     edit_field_table,
     errors_of,
     open_mapping,
     page_texts,
     table_with_column,
+    upload_submissions,
 )
 
 EMAIL_ROW, FIRST_NAME_ROW = 0, 1
@@ -175,6 +177,20 @@ def test_loading_a_mapping_file_replaces_the_mapping(app):
     assert app.data_editor[0].value.loc[FIRST_NAME_ROW, "New field name"] == "givenName"
 
 
+def test_mapping_file_load_sets_widgets(app):
+    connected_with_file(app)
+    open_mapping(app)
+    app.text_input(key="mapping_widget").input("typed before").run()
+    document = {"version": 1, "widget": "Autumn", "list_id": 101, "identifier": "email",
+                "fields": [{"source": "Email", "target": "email"}]}
+    app.file_uploader(key="mapping_upload").upload(
+        "autumn.json", json.dumps(document).encode(), "application/json").run()
+    assert app.text_input(key="mapping_widget").value == "Autumn"
+    assert app.selectbox(key="mapping_list").value == 101
+    assert app.session_state["mapping_widget"] == "Autumn"
+    assert mapping(app).widget == "Autumn"
+
+
 def test_bad_mapping_file_names_the_key(app):
     connected_with_file(app)
     open_mapping(app)
@@ -207,3 +223,67 @@ def test_list_sizes_are_shown_on_request(app):
     app.button(key="mapping_list_sizes").click().run()
     assert not errors_of(app)
     assert app.selectbox(key="mapping_list").format_func(101).endswith(", 0 users)")
+
+
+OTHER_CSV = (
+    "Email address,Vorname,Country code,Newsletter\n"
+    "cat@example.com,Cat,DE,yes\n"
+    "dan@example.org,Dan,FR,no\n"
+).encode()
+
+
+def test_second_file_fits_mapping(app):
+    connected_with_file(app)
+    open_mapping(app)
+    app.selectbox(key="mapping_list").set_value(102).run()
+    app.text_input(key="mapping_static_name").input("signupSource")
+    app.text_input(key="mapping_static_value").input("claspo")
+    app.button(key="mapping_static_add").click().run()
+    assert targets(app)["First name"] == "firstName"
+
+    upload_submissions(app, "other.csv", OTHER_CSV)
+    open_mapping(app)
+    assert not errors_of(app)
+    assert targets(app) == {"Email address": "email", "Vorname": "firstName",
+                            "Country code": "countryCode", "Newsletter": "consent"}
+    assert mapping(app).widget == "other"
+    assert app.text_input(key="mapping_widget").value == "other"
+    assert mapping(app).list_id == 102
+    assert [s.target for s in mapping(app).static_fields] == ["signupSource"]
+    assert "not in file" not in set(app.data_editor[0].value["Kind"])
+    notice = " ".join(str(info.value) for info in app.info)
+    assert "Email → email" in notice and "First name → firstName" in notice
+    assert "Ready to preview and sync." in page_texts(app)
+
+
+def test_same_columns_keep_mapping(app):
+    connected_with_file(app)
+    open_mapping(app)
+    edit_field_table(app, {FIRST_NAME_ROW: {"New field name": "givenName"}})
+    upload_submissions(app, "submissions-copy.csv", SMALL_CSV)
+    open_mapping(app)
+    assert targets(app)["First name"] == "givenName"
+    assert mapping(app).widget == "submissions"
+
+
+def test_sidebar_missing_column_not_ready(app):
+    connected_with_file(app)
+    open_mapping(app)
+    document = {"version": 1, "widget": "Old", "identifier": "email",
+                "fields": [{"source": "Email", "target": "email"},
+                           {"source": "Phone", "target": "phoneNumber"}]}
+    app.file_uploader(key="mapping_upload").upload(
+        "old.json", json.dumps(document).encode(), "application/json").run()
+    texts = page_texts(app)
+    assert "Ready to preview and sync." not in texts
+    assert "The mapping reads the column 'Phone' that submissions.csv does not have" in texts
+
+
+def test_checks_heading_needs_email(app):
+    connected_with_file(app)
+    open_mapping(app)
+    edit_field_table(app, {EMAIL_ROW: {"Iterable field": None}})
+    assert "Checks on the first rows" not in [header.value for header in app.subheader]
+    edit_field_table(app, {EMAIL_ROW: {"Iterable field": "email"}})
+    assert "Checks on the first rows" in [header.value for header in app.subheader]
+    assert any(" issues in the first 4 rows;" in caption.value for caption in app.caption)

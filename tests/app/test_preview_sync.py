@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from mapping.iterable import IterableClient
+from mapping.sync import Journal
 from tests.app.conftest import (
+    APP_PATH,
     connect_iterable,
     connected_with_file,
     errors_of,
@@ -19,6 +24,7 @@ from tests.app.conftest import (
     upload_submissions,
 )
 from ui.connection import local_sandbox
+from ui.run_files import export_to_bytes
 from ui.uploads import bundled_samples
 
 LIST_ID = 102
@@ -187,3 +193,77 @@ def test_read_only_key_is_diagnosed_when_the_sync_writes(app, iterable_at_sandbo
     assert "read" in shown, shown
     assert "write" in shown, shown
     assert "read-only-key-000000000000" not in page_texts(app)
+
+
+def test_dry_run_dropped_after_changes(app):
+    connected_with_file(app)
+    open_mapping(app)
+    open_page(app, "5_sync")
+    app.button(key="sync_dry_run").click().run()
+    assert metrics(app)["Would be sent"] == "2"
+    app.run()
+    assert "Would be sent" in metrics(app)  # kept while nothing changed
+
+    open_mapping(app)
+    app.selectbox(key="mapping_list").set_value(LIST_ID).run()
+    open_page(app, "5_sync")
+    assert "Would be sent" not in metrics(app)
+
+    app.button(key="sync_dry_run").click().run()
+    assert metrics(app)["Would be sent"] == "2"
+    upload_submissions(app, "three.csv", b"Email\nx@example.com\ny@example.com\nz@example.com\n")
+    open_page(app, "5_sync")
+    assert "Would be sent" not in metrics(app)
+    app.button(key="sync_dry_run").click().run()
+    assert metrics(app)["Would be sent"] == "3"
+
+
+def history_choice(at) -> str:
+    return at.selectbox(key="sync_history_run").value
+
+
+def test_history_picker_follows_session_run(app):
+    connected_with_file(app)
+    open_mapping(app)
+    open_page(app, "5_sync")
+    app.button(key="sync_start").click().run()
+    wait_for_run_end(app)
+    first = app.session_state["wb_run_id"]
+    assert history_choice(app) == first
+
+    # Another browser session starts a newer run; this session still shows its own.
+    other = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    logged_in(other)  # restores the sandbox, the file and the mapping
+    open_page(other, "5_sync")
+    other.button(key="sync_start").click().run()
+    wait_for_run_end(other)
+    second = other.session_state["wb_run_id"]
+    app.run()
+    assert history_choice(app) == first
+
+    # A new run of this session becomes the picker's choice.
+    app.button(key="sync_start").click().run()
+    wait_for_run_end(app)
+    third = app.session_state["wb_run_id"]
+    assert third not in (first, second)
+    assert history_choice(app) == third
+
+
+def test_not_sent_export_row_and_message(app):
+    connected_with_file(app)
+    open_mapping(app)
+    open_page(app, "5_sync")
+    app.button(key="sync_start").click().run()
+    wait_for_run_end(app)
+    run_id = app.session_state["wb_run_id"]
+    with Journal() as journal:
+        text = export_to_bytes(journal, run_id, ("failed", "rejected", "skipped")).decode()
+    records = list(csv.DictReader(io.StringIO(text)))
+    header = next(csv.reader(io.StringIO(text)))
+    assert header == ["Email", "First name", "Phone number", "Country code", "Browser",
+                      "Subscribed at", "row", "status", "reason", "message"]
+    by_row = {record["row"]: record for record in records}
+    assert by_row["3"]["Email"] == "not an email"
+    assert by_row["3"]["reason"] == "invalid_email"
+    assert by_row["3"]["message"]  # a sentence, not only the code
+    assert by_row["1"]["status"] == "skipped"  # merged into its later duplicate, row 4

@@ -85,3 +85,35 @@ def test_reading_options_read_the_file_again(app):
     app.selectbox(key="submissions_delimiter").set_value(";")
     app.button(key="submissions_reload").click().run()
     assert len(app.session_state["wb_submissions"].frame.columns) == 6
+
+
+def profile_element(at):
+    return next(element for element in at.dataframe if "examples" in element.value.columns
+                or "examples" in (element.value.index.names or []))
+
+
+def test_profile_names_columns_and_percent(app):
+    logged_in(app)
+    upload_submissions(app)
+    element = profile_element(app)
+    profile = element.value
+    assert "column" in profile.columns  # a visible column, not the hidden index
+    assert list(profile["column"])[:2] == ["Email", "First name"]
+    assert '"percent"' in element.proto.columns
+
+
+def test_reader_report_column_plurals(app):
+    logged_in(app)
+    upload_submissions(app)
+    captions = [caption.value for caption in app.caption]
+    kinds = next(text for text in captions if "column" in text and "widget" in text)
+    assert "1 geolocation column" in kinds and "1 geolocation columns" not in kinds
+    assert "widget columns" in kinds
+
+
+def test_read_error_names_file_once(app):
+    logged_in(app)
+    upload_submissions(app, name="fake.csv", content=b"\x89PNG\r\n\x1a\n\x00\x00binary\x00")
+    message = errors_of(app)[0]
+    assert message.startswith("Reading fake.csv failed: ")
+    assert message.count("fake.csv") == 1

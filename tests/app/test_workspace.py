@@ -49,3 +49,13 @@ def test_unreadable_workspace_is_ignored(app):
     logged_in(app)
     assert not app.exception
     assert "Connect" in [title.value for title in app.title]
+
+
+def test_restore_toast_lists_all_parts(app):
+    connected_with_file(app)
+    open_mapping(app)
+    reloaded = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    logged_in(reloaded)
+    toasts = [toast.value for toast in reloaded.toast]
+    assert toasts == ["Restored from your last session: the mapping, submissions.csv and the "
+                      "sandbox connection."]
