@@ -1,7 +1,7 @@
 """Export the rows of a run that were not sent, with their status and reason, as CSV.
 
-The report contains the analyst's own columns, read again from the run's input file, plus the
-status and reason code of each row, and nothing else. Cells that a spreadsheet would run as a
+The report contains the analyst's own columns, read again from the run's input file, then the
+row's number in that file, its status, reason code and message, and nothing else. Cells that a spreadsheet would run as a
 formula (starting with =, +, -, @, a tab or a carriage return) get a leading apostrophe.
 """
 
@@ -55,28 +55,29 @@ def export_rows(
         row_offset = 0
         for frame in iter_frames(source.path, run.input_options, EXPORT_CHUNK_ROWS):
             columns = [str(column) for column in frame.columns]
-            status_column, reason_column = _extra_columns(columns)
             if not header_written:
-                writer.writerow([escape_cell(c) for c in columns + [status_column, reason_column]])
+                writer.writerow([escape_cell(c) for c in columns + _extra_columns(columns)])
                 header_written = True
             for position, values in enumerate(frame.itertuples(index=False, name=None)):
                 record = selected.get(row_offset + position + 1)
                 if record is None:
                     continue
                 cells = [escape_cell(value) for value in values]
-                writer.writerow(cells + [record.status, escape_cell(record.reason)])
+                writer.writerow(cells + [
+                    str(record.row), record.status, escape_cell(record.reason),
+                    escape_cell(record.message or ""),
+                ])
                 written += 1
             row_offset += len(frame)
     logger.info("run %s: %d rows exported", run_id, written)
     return written
 
 
-def _extra_columns(columns: list[str]) -> tuple[str, str]:
-    """'status' and 'reason', prefixed with 'sync ' when the file has such columns itself."""
-    names = []
-    for name in ("status", "reason"):
-        names.append(f"sync {name}" if name in columns else name)
-    return names[0], names[1]
+def _extra_columns(columns: list[str]) -> list[str]:
+    """'row', 'status', 'reason' and 'message', prefixed with 'sync ' where the file has such a
+    column itself."""
+    return [f"sync {name}" if name in columns else name
+            for name in ("row", "status", "reason", "message")]
 
 
 def _is_missing(value: Any) -> bool:

@@ -266,7 +266,7 @@ def test_full_flow_with_reload_mid_sync(page, app_server, screenshots, tmp_path)
     assert len(records) == not_sent, "the download does not contain every row that was not sent"
     with SAMPLE_FILE.open(encoding="utf-8", newline="") as sample:
         sample_header = next(csv.reader(sample))
-    assert list(records[0]) == [*sample_header, "status", "reason"]
+    assert list(records[0]) == [*sample_header, "row", "status", "reason", "message"]
     assert {record["status"] for record in records} <= {"rejected", "skipped", "failed"}
     assert "invalid_email" in {record["reason"] for record in records}
     # Cells a spreadsheet would run as a formula (the sample's "+44 ..." phone) get a quote.

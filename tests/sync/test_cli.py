@@ -67,10 +67,11 @@ def test_sync_then_runs_show_and_export(files, cli_env, fast_sandbox, tmp_path):
     assert "skipped: invalid_email 2" in show_result.stdout
     with report.open(encoding="utf-8", newline="") as handle:
         lines = list(csv.reader(handle))
-    assert lines[0] == PEOPLE_COLUMNS + ["status", "reason"]
+    assert lines[0] == PEOPLE_COLUMNS + ["row", "status", "reason", "message"]
     assert [line[0] for line in lines[1:]] == ["broken", "also broken"]
     assert lines[2][1].startswith("'=HYPERLINK")
-    assert all(line[-2:] == ["skipped", "invalid_email"] for line in lines[1:])
+    assert all(line[-3:-1] == ["skipped", "invalid_email"] for line in lines[1:])
+    assert all(line[-1] for line in lines[1:])  # each row carries a message, not only a code
 
 
 def test_usage_errors_exit_2_with_a_message(files, cli_env, fast_sandbox):
