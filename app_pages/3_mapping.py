@@ -29,7 +29,7 @@ def current_config(loaded: state.LoadedFile, fields: dict[str, str]) -> MappingC
         config = MappingConfig(
             version=1,
             widget=Path(loaded.name).stem,
-            fields=suggest_fields(loaded.report.columns, fields),
+            fields=suggest_fields(loaded.report.columns, fields, loaded.frame),
         )
         state.put(state.MAPPING, config)
         state.reset_field_table()
@@ -211,7 +211,7 @@ def suggestions_button(loaded: state.LoadedFile, config: MappingConfig,
                        fields: dict[str, str]) -> None:
     """Add suggestions by column name for columns that are not mapped yet."""
     if st.button("Suggest fields for unmapped columns", key="mapping_suggest"):
-        suggested = suggest_fields(loaded.report.columns, fields)
+        suggested = suggest_fields(loaded.report.columns, fields, loaded.frame)
         updated = field_table.merge_suggestions(config, suggested)
         if updated is config:
             st.info("No further suggestions: every column with a known name is mapped.")

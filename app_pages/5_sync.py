@@ -101,9 +101,14 @@ def show_result(journal: Journal, run_id: str) -> None:
     summary = build_summary(journal, run_id)
     st.subheader(f"Run {run_id}: {summary.state}")
     counts = summary.counts
-    columns = st.columns(4)
+    columns = st.columns(5)
     for column, status in zip(columns, ("sent", "rejected", "skipped", "failed")):
         column.metric(status.capitalize(), f"{counts.get(status, 0):,}")
+    pending = counts.get("pending", 0)
+    columns[4].metric("Not yet sent", f"{pending:,}")
+    if pending:
+        st.info(f"{pending:,} rows were not reached before the run stopped. Resume the run in "
+                "the history below to send them; rows already answered are not sent again.")
     if summary.last_error:
         st.error(summary.last_error)
     reasons = [

@@ -631,8 +631,8 @@ _ROLE_TO_HEADER = {
 }
 
 
-def suggest_fields(columns: Iterable[Any], project_fields: dict[str, str] | None = None
-                   ) -> list[FieldMapping]:
+def suggest_fields(columns: Iterable[Any], project_fields: dict[str, str] | None = None,
+                   frame: Any = None) -> list[FieldMapping]:
     """Propose field mappings from column headers (or ``ColumnInfo`` objects).
 
     Known headers get their usual Iterable target (Email -> email, Phone -> phoneNumber with
@@ -640,7 +640,8 @@ def suggest_fields(columns: Iterable[Any], project_fields: dict[str, str] | None
     field that differs only by case or spaces (``countrycode`` for "Country code"), that
     existing field is used instead. Headers that match an existing project field by name are
     mapped to it. Anything else (browser, device, page URL) is left unmapped, because a new
-    Iterable field can never be deleted.
+    Iterable field can never be deleted. Given the submissions ``frame``, a date column whose
+    values read only day-first or only month-first gets that ``date_order``.
     """
     project_fields = project_fields or {}
     by_squashed = {_squash(name): name for name in project_fields}
@@ -652,8 +653,19 @@ def suggest_fields(columns: Iterable[Any], project_fields: dict[str, str] | None
         if proposal is None or proposal.target in used:
             continue
         used.add(proposal.target)
-        suggestions.append(proposal)
+        suggestions.append(_with_date_order(proposal, frame, project_fields))
     return suggestions
+
+
+def _with_date_order(proposal: FieldMapping, frame: Any,
+                     project_fields: dict[str, str]) -> FieldMapping:
+    is_date = "date" in (proposal.converter, proposal.type, project_fields.get(proposal.target))
+    if not is_date or frame is None or proposal.source not in frame.columns:
+        return proposal
+    from mapping.normalize import infer_date_order
+
+    order = infer_date_order(frame[proposal.source])
+    return proposal if order is None else proposal.model_copy(update={"date_order": order})
 
 
 def _column_header_and_role(column: Any) -> tuple[str, str | None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -332,3 +333,11 @@ def test_target_as_value_and_parent_rejected():
     fields = [{"source": "A", "target": "address"}, {"source": "B", "target": "address.city"}]
     message = error_of(with_changes(fields=fields))
     assert "fields[1].target: 'address.city' is nested inside 'address'" in message
+
+
+def test_suggested_date_field_gets_order_from_values():
+    frame = pd.DataFrame({"Subscribed at": ["25/03/2024 08:00", "02/04/2024 10:15"]}, dtype="str")
+
+    suggested = {f.source: f for f in suggest_fields(["Subscribed at"], {}, frame)}
+
+    assert suggested["Subscribed at"].date_order == "DMY"

@@ -127,3 +127,17 @@ def test_round_trip_of_iterable_format(moment):
     assert convert_one(text)[0] == text
     day_first = moment.strftime("%d.%m.%Y %H:%M:%S")
     assert convert_one(day_first, date_order="DMY")[0] == text
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["25/03/2024 08:00", "01/04/2024 09:30", None], "DMY"),
+        (["03/25/2024", "04/01/2024"], "MDY"),
+        (["01/02/2024", "03/04/2024"], None),  # every value reads both ways
+        (["2024-03-25 08:00:00", "2024-04-01"], None),  # ISO needs no order
+        ([None, None], None),
+    ],
+)
+def test_infer_date_order(values, expected):
+    assert normalize.infer_date_order(pd.Series(values, dtype="str")) == expected

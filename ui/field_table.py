@@ -184,7 +184,8 @@ def merge_suggestions(config: MappingConfig, suggestions: Iterable[FieldMapping]
 
 
 def adapt_to_file(config: MappingConfig, columns: Sequence[Any], project_fields: dict[str, str],
-                  *, widget: str | None = None) -> tuple[MappingConfig, list[FieldMapping]]:
+                  *, widget: str | None = None, frame: Any = None
+                  ) -> tuple[MappingConfig, list[FieldMapping]]:
     """Return the mapping fitted to a newly loaded file's columns, and the rows it dropped.
 
     Rows whose source column is in the file stay as they are. Rows for columns the file does not
@@ -198,7 +199,8 @@ def adapt_to_file(config: MappingConfig, columns: Sequence[Any], project_fields:
     if widget is not None:
         update["widget"] = widget
     base = config.model_copy(update=update)
-    return merge_suggestions(base, suggest_fields(columns, project_fields)), dropped
+    suggestions = suggest_fields(columns, project_fields, frame)
+    return merge_suggestions(base, suggestions), dropped
 
 
 def _row(name: str, kind: str, example: str, field: FieldMapping | None,

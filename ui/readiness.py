@@ -90,7 +90,7 @@ def fit_mapping_to_new_file(previous: state.LoadedFile | None, loaded: state.Loa
     default_names = {""} | ({Path(previous.name).stem} if previous is not None else set())
     widget = Path(loaded.name).stem if config.widget in default_names else None
     updated, dropped = field_table.adapt_to_file(config, loaded.report.columns, fields,
-                                                 widget=widget)
+                                                 widget=widget, frame=loaded.frame)
     state.put(state.MAPPING, updated)
     state.reset_field_table()
     # The Mapping page's widgets take these values from the mapping again when next drawn.

@@ -17,7 +17,7 @@ Converters: email, phone, boolean, date, long, double, country, string; plus the
 from mapping.normalize._base import ConversionResult
 from mapping.normalize._boolean import boolean, truth_table
 from mapping.normalize._country import country
-from mapping.normalize._date import date
+from mapping.normalize._date import date, infer_date_order
 from mapping.normalize._email import email, is_valid_email, known_tlds
 from mapping.normalize._number import LONG_MAX, LONG_MIN, double, long
 from mapping.normalize._phone import phone
@@ -45,6 +45,7 @@ __all__ = [
     "date",
     "double",
     "email",
+    "infer_date_order",
     "is_valid_email",
     "known_tlds",
     "long",

@@ -274,3 +274,25 @@ def date(series: pd.Series, date_order: str | None = None,
         uniques, invalid, f"is not a date{order_hint}{zone_hint}; use ISO 8601 such as "
         "2024-03-25 14:05:00 or set date_order for local formats."))
     return spread(outcome, positions, series.index)
+
+
+def infer_date_order(series: pd.Series, sample_size: int = 5_000) -> str | None:
+    """Return "DMY" or "MDY" when the column's values fit one order and not the other, else None.
+
+    A column of slash or dot dates where some day is above 12 reads only one way. When every
+    value reads both ways (all days up to 12), or none needs an order (ISO dates, epochs), the
+    result is None and the analyst must choose. Only the first `sample_size` distinct values
+    are tried.
+    """
+    values = series.dropna().drop_duplicates().head(sample_size)
+    if values.empty:
+        return None
+    failures = {}
+    for order in ("DMY", "MDY"):
+        codes = date(values.reset_index(drop=True), date_order=order).codes
+        failures[order] = int(codes.notna().sum())
+    if failures["DMY"] == 0 and failures["MDY"] > 0:
+        return "DMY"
+    if failures["MDY"] == 0 and failures["DMY"] > 0:
+        return "MDY"
+    return None
