@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from mapping.config import MappingConfig
 from mapping.iterable import IterableClient
-from mapping.sync import Journal
+from mapping.sync import Journal, run_sync
 from tests.app.conftest import (
     APP_PATH,
     connect_iterable,
@@ -267,3 +269,24 @@ def test_not_sent_export_row_and_message(app):
     assert by_row["3"]["reason"] == "invalid_email"
     assert by_row["3"]["message"]  # a sentence, not only the code
     assert by_row["1"]["status"] == "skipped"  # merged into its later duplicate, row 4
+
+
+def test_stopped_run_shows_rows_not_reached(app, tmp_path):
+    connected_with_file(app)
+    open_mapping(app)
+    source = tmp_path / "submissions.csv"
+    source.write_bytes(app.session_state["wb_submissions"].content)
+    config = app.session_state["wb_mapping"]
+    assert isinstance(config, MappingConfig)
+    stopped = threading.Event()
+    stopped.set()  # stop before the first batch: every sendable row stays unsent
+    sandbox = local_sandbox()
+    run_sync(source, config, api_key=sandbox.api_key, base_url=sandbox.base_url, stop=stopped)
+
+    open_page(app, "5_sync")
+    app.button(key="sync_history_show").click().run()
+
+    shown = metrics(app)
+    assert shown["Sent"] == "0"
+    assert shown["Not yet sent"] == "4"  # the whole file: nothing was read before the stop
+    assert "not reached" in page_texts(app)
