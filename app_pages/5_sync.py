@@ -104,7 +104,7 @@ def show_result(journal: Journal, run_id: str) -> None:
     columns = st.columns(5)
     for column, status in zip(columns, ("sent", "rejected", "skipped", "failed")):
         column.metric(status.capitalize(), f"{counts.get(status, 0):,}")
-    pending = _rows_not_reached(summary)
+    pending = summary.not_yet_sent
     columns[4].metric("Not yet sent", f"{pending:,}")
     if pending:
         st.info(f"{pending:,} rows were not reached before the run stopped. Resume the run in "
@@ -130,15 +130,6 @@ def show_result(journal: Journal, run_id: str) -> None:
             data=lambda: _export(run_id), file_name=f"run-{run_id}-not-sent.csv",
             mime="text/csv", key="sync_download_failed",
         )
-
-
-def _rows_not_reached(summary) -> int:
-    """Rows with no outcome yet: journalled as pending, or never read before the run stopped."""
-    answered = sum(summary.counts.get(status, 0)
-                   for status in ("sent", "rejected", "skipped", "failed"))
-    if summary.total_rows is None:
-        return summary.counts.get("pending", 0)
-    return max(summary.total_rows - answered, 0)
 
 
 def _export(run_id: str) -> bytes:

@@ -1,9 +1,9 @@
 """Contract checks against Iterable's published Swagger file (tests/data/api-docs.json).
 
 `validate_request` and `validate_response` check one body against a named definition.
-`ContractTransport` wraps a real httpx transport: every request the client sends and every
-response that comes back is checked against the definition for its method and path, so any
-test that builds its client with this transport runs the contract checks as a side effect.
+`ContractTransport` wraps a real httpx transport. It checks every request the client sends and
+every response that comes back against the definition for its method and path. Any test that
+builds its client with this transport therefore runs the contract checks as a side effect.
 
 The file has known mistakes, handled here explicitly rather than by loosening the checks:
 `ListDetails.createdAt` is declared int32 but real values are epoch milliseconds, so the int32
@@ -14,7 +14,6 @@ format is replaced by a check that the value is a plausible epoch-millisecond in
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from functools import cache
@@ -56,13 +55,12 @@ class ContractViolation(AssertionError):
 @cache
 def _spec() -> dict:
     spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
-    spec = copy.deepcopy(spec)
     created_at = spec["definitions"]["ListDetails"]["properties"]["createdAt"]
-    # NOTE: the published file says int32; Iterable sends epoch milliseconds (int64).
+    # NOTE: the published file declares int32, but Iterable sends epoch milliseconds (int64).
     created_at["format"] = "int64"
     params = spec["definitions"]["IterableApiResponse"]["properties"]["params"]
-    # NOTE: the file says `params` is an object, but Iterable answers a successful
-    # users/update with `"params": null` (recorded responses in Iterable/api-client's tests).
+    # NOTE: the file declares `params` an object, but Iterable returns, for a successful
+    # users/update, `"params": null` (recorded responses in Iterable/api-client's tests).
     params["type"] = ["object", "null"]
     return spec
 
@@ -75,20 +73,20 @@ def _validator(definition: str) -> jsonschema.Draft4Validator:
     return jsonschema.Draft4Validator(schema)
 
 
-def _check(definition: str, body: object, what: str) -> None:
+def _check(definition: str, body: object, subject: str) -> None:
     errors = sorted(_validator(definition).iter_errors(body), key=lambda e: list(e.path))
     if errors:
         details = "; ".join(
             f"{'/'.join(str(p) for p in error.path) or '<root>'}: {error.message}"
             for error in errors[:5]
         )
-        raise ContractViolation(f"{what} does not match {definition}: {details}")
+        raise ContractViolation(f"{subject} does not match {definition}: {details}")
     if definition == "GetListsResponse":
         for item in body["lists"]:  # type: ignore[index]
             low, high = _EPOCH_MS_RANGE
             if not low <= item["createdAt"] <= high:
                 raise ContractViolation(
-                    f"{what}: list {item['id']} createdAt {item['createdAt']} is not epoch ms"
+                    f"{subject}: list {item['id']} createdAt {item['createdAt']} is not epoch ms"
                 )
 
 

@@ -366,7 +366,7 @@ def print_summary(summary: Any, out: TextIO) -> None:
     print(
         f"  sent {counts.get('sent', 0):,}, rejected {counts.get('rejected', 0):,}, skipped "
         f"{counts.get('skipped', 0):,}, failed {counts.get('failed', 0):,}, not yet sent "
-        f"{counts.get('pending', 0):,}",
+        f"{summary.not_yet_sent:,}",
         file=out,
     )
 

@@ -135,6 +135,15 @@ class SyncSummary:
         total = self.total_rows or 0
         return self.state == FINISHED and self.counts.get("sent", 0) == total
 
+    @property
+    def not_yet_sent(self) -> int:
+        """Rows with no outcome: journalled as pending, or never read before the run stopped."""
+        if self.total_rows is None:
+            return self.counts.get("pending", 0)
+        answered = sum(self.counts.get(status, 0)
+                       for status in ("sent", "rejected", "skipped", "failed"))
+        return max(self.total_rows - answered, 0)
+
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 

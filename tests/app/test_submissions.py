@@ -107,7 +107,8 @@ def test_reader_report_column_plurals(app):
     upload_submissions(app)
     captions = [caption.value for caption in app.caption]
     kinds = next(text for text in captions if "column" in text and "widget" in text)
-    assert "1 geolocation column" in kinds and "1 geolocation columns" not in kinds
+    assert "1 geolocation column" in kinds
+    assert "1 geolocation columns" not in kinds
     assert "widget columns" in kinds
 
 

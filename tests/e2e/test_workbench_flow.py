@@ -176,6 +176,9 @@ def metric_value(page: Page, label: str) -> int:
 
 def download_not_sent(page: Page, tmp_path) -> list[dict[str, str]]:
     """Download the rows not sent (CSV) from the run result and return its records."""
+    # A click while the page is still redrawing the finished run lands on a button that is
+    # being replaced, and no download starts.
+    steps.wait_until_idle(page)
     button = steps.keyed(page, "sync_download_failed").get_by_role("button")
     with page.expect_download() as download_info:
         button.click()

@@ -362,3 +362,17 @@ def test_oversized_row_skipped_others_sent(tmp_path, fast_sandbox, target, journ
     assert statuses[3] == ("skipped", "value_too_long")
     assert summary.counts["sent"] == 4
     assert summary.state == "finished"
+
+
+def test_stop_before_send_leaves_rows_unsent(tmp_path, fast_sandbox, target, journal,
+                                            quick_settings):
+    stopped = threading.Event()
+    stopped.set()
+
+    summary = _run(tmp_path, people(10), mapping(101), target, journal, quick_settings,
+                   stop=stopped)
+
+    assert summary.state == "interrupted"
+    assert summary.counts["sent"] == 0
+    assert summary.total_rows == 10
+    assert summary.not_yet_sent == 10
